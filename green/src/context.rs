@@ -1,0 +1,210 @@
+//! The green [`Context`]: `zmq::Context`'s API on a libzmq context this crate owns itself.
+//!
+//! Owning the raw context (rather than wrapping `zmq::Context`) buys three things:
+//! - context options `zmq::Context` hides: [`Context::set_max_sockets`] above all, since
+//!   libzmq caps a context at 1023 sockets by default;
+//! - termination that never blocks a scheduler worker: inside a coroutine, `zmq_ctx_term` runs
+//!   on a helper thread ([`Context::destroy`] parks only its caller; dropping the last handle
+//!   does not wait at all), so other coroutines on the worker keep running and can close the
+//!   sockets the termination waits for;
+//! - one termination per context (`zmq` terminates twice after `destroy`).
+
+use std::os::raw::{c_int, c_void};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use zmq::{Result, SocketType};
+
+use crate::sched;
+use crate::socket::Socket;
+
+/// A ZeroMQ context that hands out green [`Socket`]s. Cheap to clone (the clones share one
+/// libzmq context) and `Send + Sync`, like `zmq::Context`.
+///
+/// Every socket keeps a clone, so the context is terminated only when the last handle and the
+/// last socket are gone, or by an explicit [`destroy`](Context::destroy).
+#[derive(Clone)]
+pub struct Context {
+    raw: Arc<RawContext>,
+}
+
+struct RawContext {
+    ctx: *mut c_void,
+    terminated: AtomicBool,
+}
+
+// SAFETY: a libzmq context is thread-safe (its API may be called from any thread at once); the
+// pointer is never freed before the last Arc is dropped.
+unsafe impl Send for RawContext {}
+// SAFETY: as above.
+unsafe impl Sync for RawContext {}
+
+/// The raw context pointer, moved to the thread that terminates it.
+struct TermJob(*mut c_void);
+
+// SAFETY: zmq_ctx_term may be called from any thread; the job is the pointer's last user.
+unsafe impl Send for TermJob {}
+
+impl TermJob {
+    fn run(self) -> Result<()> {
+        loop {
+            // SAFETY: the pointer came from zmq_ctx_new and is terminated only here, once.
+            if unsafe { zmq_sys::zmq_ctx_term(self.0) } == 0 {
+                return Ok(());
+            }
+            match last_error() {
+                zmq::Error::EINTR => continue,
+                err => return Err(err),
+            }
+        }
+    }
+}
+
+fn last_error() -> zmq::Error {
+    // SAFETY: zmq_errno only reads libzmq's thread-local errno.
+    zmq::Error::from_raw(unsafe { zmq_sys::zmq_errno() })
+}
+
+impl Drop for RawContext {
+    fn drop(&mut self) {
+        if self.terminated.load(Ordering::Acquire) {
+            return;
+        }
+        let job = TermJob(self.ctx);
+        sched::detach_if_coroutine(move || {
+            if let Err(err) = job.run() {
+                log::warn!("zmqloop: terminating a dropped context failed: {err}");
+            }
+        });
+    }
+}
+
+impl Context {
+    /// Creates a new libzmq context.
+    ///
+    /// # Panics
+    /// If libzmq cannot create one (out of file descriptors), as a context is needed for
+    /// anything else.
+    pub fn new() -> Context {
+        // SAFETY: plain constructor call.
+        let ctx = unsafe { zmq_sys::zmq_ctx_new() };
+        assert!(
+            !ctx.is_null(),
+            "zmqloop: zmq_ctx_new failed: {}",
+            last_error()
+        );
+        Context {
+            raw: Arc::new(RawContext {
+                ctx,
+                terminated: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    fn get_option(&self, option: u32) -> Result<i32> {
+        // SAFETY: `ctx` is live while `self.raw` is.
+        let rc = unsafe { zmq_sys::zmq_ctx_get(self.raw.ctx, option as c_int) };
+        if rc == -1 {
+            return Err(last_error());
+        }
+        Ok(rc)
+    }
+
+    fn set_option(&self, option: u32, value: i32) -> Result<()> {
+        // SAFETY: `ctx` is live while `self.raw` is.
+        if unsafe { zmq_sys::zmq_ctx_set(self.raw.ctx, option as c_int, value) } == -1 {
+            return Err(last_error());
+        }
+        Ok(())
+    }
+
+    /// The size of libzmq's I/O thread pool.
+    pub fn get_io_threads(&self) -> Result<i32> {
+        self.get_option(zmq_sys::ZMQ_IO_THREADS)
+    }
+
+    /// Sets the size of libzmq's I/O thread pool (before the first socket is created).
+    pub fn set_io_threads(&self, value: i32) -> Result<()> {
+        self.set_option(zmq_sys::ZMQ_IO_THREADS, value)
+    }
+
+    /// The most sockets this context may have open at once (libzmq's default: 1023).
+    pub fn get_max_sockets(&self) -> Result<i32> {
+        self.get_option(zmq_sys::ZMQ_MAX_SOCKETS)
+    }
+
+    /// Sets the most sockets this context may have open at once. Raise it before running more
+    /// than about a thousand green sockets; it cannot exceed [`Context::get_socket_limit`].
+    ///
+    /// Set it before the first socket is created: libzmq sizes its tables then and ignores
+    /// later changes. Closed sockets free their slot asynchronously (on libzmq's reaper
+    /// thread), so leave headroom over the number open at once.
+    pub fn set_max_sockets(&self, value: i32) -> Result<()> {
+        self.set_option(zmq_sys::ZMQ_MAX_SOCKETS, value)
+    }
+
+    /// The largest value [`Context::set_max_sockets`] accepts.
+    pub fn get_socket_limit(&self) -> Result<i32> {
+        self.get_option(zmq_sys::ZMQ_SOCKET_LIMIT)
+    }
+
+    /// Creates a green socket of the given type.
+    pub fn socket(&self, socket_type: SocketType) -> Result<Socket> {
+        // SAFETY: `ctx` is live while `self.raw` is; a null result is handled below.
+        let raw = unsafe { zmq_sys::zmq_socket(self.raw.ctx, socket_type_to_raw(socket_type)) };
+        if raw.is_null() {
+            return Err(last_error());
+        }
+        // SAFETY: `raw` is a new socket that only the returned green socket owns.
+        let inner = unsafe { zmq::Socket::from_raw(raw) };
+        Ok(Socket::from_zmq(inner, raw, Some(self.clone())))
+    }
+
+    /// Terminates the context: blocked and parked calls on its sockets fail with ETERM, and
+    /// this call returns once every socket is closed (after its linger).
+    ///
+    /// Inside a coroutine only the calling coroutine waits; the worker thread keeps running
+    /// the others. Later drops of the handles do not terminate again, and a second `destroy` (through any
+    /// handle) returns `Ok` at once.
+    pub fn destroy(&mut self) -> Result<()> {
+        if self.raw.terminated.swap(true, Ordering::AcqRel) {
+            return Ok(()); // terminated (or being terminated) through another handle
+        }
+        let raw = self.raw.clone();
+        sched::run_off_thread(move || TermJob(raw.ctx).run())
+    }
+}
+
+impl Default for Context {
+    fn default() -> Self {
+        Context::new()
+    }
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("ctx", &self.raw.ctx)
+            .finish()
+    }
+}
+
+/// libzmq's number for a socket type (`zmq::SocketType::to_raw` is private).
+fn socket_type_to_raw(socket_type: SocketType) -> c_int {
+    use SocketType::*;
+    let raw = match socket_type {
+        PAIR => zmq_sys::ZMQ_PAIR,
+        PUB => zmq_sys::ZMQ_PUB,
+        SUB => zmq_sys::ZMQ_SUB,
+        REQ => zmq_sys::ZMQ_REQ,
+        REP => zmq_sys::ZMQ_REP,
+        DEALER => zmq_sys::ZMQ_DEALER,
+        ROUTER => zmq_sys::ZMQ_ROUTER,
+        PULL => zmq_sys::ZMQ_PULL,
+        PUSH => zmq_sys::ZMQ_PUSH,
+        XPUB => zmq_sys::ZMQ_XPUB,
+        XSUB => zmq_sys::ZMQ_XSUB,
+        STREAM => zmq_sys::ZMQ_STREAM,
+    };
+    raw as c_int
+}

@@ -1,0 +1,77 @@
+//! [`PollItem`]: the green counterpart of `zmq::PollItem`, naming green sockets.
+//!
+//! It has the memory layout of libzmq's `zmq_pollitem_t`, so a slice of them is what
+//! `zmq_poll` takes.
+
+use std::marker::PhantomData;
+use std::os::unix::io::RawFd;
+
+use zmq::PollEvents;
+
+use crate::socket::Socket;
+
+/// A socket or a plain fd to poll, with the events asked for and, after polling, those that
+/// occurred. Same API as `zmq::PollItem`.
+#[repr(transparent)]
+pub struct PollItem<'a> {
+    raw: zmq_sys::zmq_pollitem_t,
+    marker: PhantomData<&'a Socket>,
+}
+
+impl<'a> PollItem<'a> {
+    pub(crate) fn from_socket(socket: &'a Socket, events: PollEvents) -> PollItem<'a> {
+        PollItem::new(socket.raw_socket(), 0, events)
+    }
+
+    /// A poll item for a non-zmq file descriptor.
+    pub fn from_fd(fd: RawFd, events: PollEvents) -> PollItem<'a> {
+        PollItem::new(std::ptr::null_mut(), fd, events)
+    }
+
+    fn new(socket: *mut std::os::raw::c_void, fd: RawFd, events: PollEvents) -> PollItem<'a> {
+        PollItem {
+            raw: zmq_sys::zmq_pollitem_t {
+                socket,
+                fd,
+                events: events.bits(),
+                revents: 0,
+            },
+            marker: PhantomData,
+        }
+    }
+
+    /// Changes the events to wait for.
+    pub fn set_events(&mut self, events: PollEvents) {
+        self.raw.events = events.bits();
+    }
+
+    /// The events that occurred.
+    pub fn get_revents(&self) -> PollEvents {
+        PollEvents::from_bits_truncate(self.raw.revents)
+    }
+
+    /// Whether the item is ready to receive.
+    pub fn is_readable(&self) -> bool {
+        self.get_revents().contains(zmq::POLLIN)
+    }
+
+    /// Whether the item is ready to send.
+    pub fn is_writable(&self) -> bool {
+        self.get_revents().contains(zmq::POLLOUT)
+    }
+
+    /// Whether an error condition occurred (plain fds only).
+    pub fn is_error(&self) -> bool {
+        self.get_revents().contains(zmq::POLLERR)
+    }
+
+    /// Whether this item polls `socket`.
+    pub fn has_socket(&self, socket: &Socket) -> bool {
+        self.raw.socket == socket.raw_socket()
+    }
+
+    /// Whether this item polls the plain fd `fd`.
+    pub fn has_fd(&self, fd: RawFd) -> bool {
+        self.raw.socket.is_null() && self.raw.fd == fd
+    }
+}

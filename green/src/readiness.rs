@@ -1,0 +1,150 @@
+//! The readiness rule: how a green call waits for its socket without ever trusting the fd alone.
+//!
+//! ```text
+//! loop {
+//!     try the operation with DONTWAIT            -> done unless EAGAIN
+//!     loop {
+//!         read ZMQ_EVENTS                         -> wanted event present: try again
+//!         past the RCVTIMEO/SNDTIMEO deadline?    -> EAGAIN, as libzmq does
+//!         park on the notification fd until it signals, or the deadline, or the fallback
+//!     }
+//! }
+//! ```
+//!
+//! Why each step is there (measured facts in `shared/notes/readiness.md`):
+//! - The fd only says "commands are pending"; `ZMQ_EVENTS` processes them and is the truth.
+//! - Any operation (a `send` on the same socket included) can drain the fd, so an edge can be
+//!   consumed by someone else; the scheduler keeps an edge that arrives after the check, and the
+//!   fallback timer bounds the cost of anything still missed.
+//! - Trying first keeps the hot path to one libzmq call and reports errors such as EFSM at once.
+//! - The timeout option is read only once the call has to wait, so a call that succeeds at once
+//!   costs no extra `getsockopt`.
+//!
+//! Outside any coroutine, and for calls with `DONTWAIT`, the operation runs once exactly as in
+//! plain `zmq` (blocking the thread if it blocks there).
+
+use std::time::{Duration, Instant};
+
+use zmq::{Error, PollEvents, Result};
+
+use crate::fallback;
+use crate::sched::{self, Wake};
+use crate::socket::Socket;
+
+/// Which way a call moves messages: decides the event it waits for and its timeout option.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Direction {
+    Recv,
+    Send,
+}
+
+impl Direction {
+    fn event(self) -> PollEvents {
+        match self {
+            Direction::Recv => zmq::POLLIN,
+            Direction::Send => zmq::POLLOUT,
+        }
+    }
+
+    /// The socket's `RCVTIMEO`/`SNDTIMEO` in ms (-1 = forever).
+    fn timeout_ms(self, socket: &Socket) -> Result<i32> {
+        match self {
+            Direction::Recv => socket.get_rcvtimeo(),
+            Direction::Send => socket.get_sndtimeo(),
+        }
+    }
+}
+
+/// Runs `attempt(flags)` under the readiness rule. `attempt` must be a libzmq call that honours
+/// `DONTWAIT` and leaves its input intact when it fails with EAGAIN.
+#[inline]
+pub(crate) fn drive<T>(
+    socket: &Socket,
+    direction: Direction,
+    flags: i32,
+    mut attempt: impl FnMut(i32) -> Result<T>,
+) -> Result<T> {
+    let scheduler = match sched::current() {
+        Some(scheduler) if flags & zmq::DONTWAIT == 0 => scheduler,
+        _ => return attempt(flags),
+    };
+    let mut deadline = None;
+    loop {
+        match attempt(flags | zmq::DONTWAIT) {
+            Err(Error::EAGAIN) => {}
+            done => return done,
+        }
+        let deadline = match deadline {
+            Some(deadline) => deadline,
+            None => *deadline.insert(Deadline::from_timeout_ms(direction.timeout_ms(socket)?)),
+        };
+        wait_until_ready(socket, scheduler, direction, deadline)?;
+    }
+}
+
+/// When a waiting call gives up.
+#[derive(Clone, Copy, Debug)]
+enum Deadline {
+    Never,
+    At(Instant),
+}
+
+impl Deadline {
+    fn from_timeout_ms(timeout_ms: i32) -> Deadline {
+        match u64::try_from(timeout_ms) {
+            Ok(ms) => Deadline::At(Instant::now() + Duration::from_millis(ms)),
+            Err(_) => Deadline::Never,
+        }
+    }
+}
+
+/// Parks until `ZMQ_EVENTS` shows the wanted event (Ok), the deadline passes (EAGAIN), or the
+/// socket fails (ETERM and the like).
+fn wait_until_ready(
+    socket: &Socket,
+    scheduler: sched::Scheduler,
+    direction: Direction,
+    deadline: Deadline,
+) -> Result<()> {
+    let mut woken_by_fallback = false;
+    loop {
+        if socket.get_events()?.contains(direction.event()) {
+            if woken_by_fallback {
+                fallback::record_missed_edge(socket.notification_fd()?);
+            }
+            return Ok(());
+        }
+        let now = Instant::now();
+        let fallback_at = now + fallback::fallback_interval();
+        let wake_at = match deadline {
+            Deadline::At(at) if at <= now => return Err(Error::EAGAIN),
+            Deadline::At(at) if at <= fallback_at => at,
+            _ => fallback_at,
+        };
+        let wake = park(socket, scheduler, wake_at)?;
+        woken_by_fallback = wake == Wake::Timer && wake_at == fallback_at;
+    }
+}
+
+fn park(socket: &Socket, scheduler: sched::Scheduler, wake_at: Instant) -> Result<Wake> {
+    let fd = socket.notification_fd()?;
+    let mut registration = socket.registration();
+    loop {
+        let wake = registration.park(scheduler, fd, wake_at)?;
+        if wake == Wake::Fd && fd_wakeup_dropped() {
+            continue;
+        }
+        return Ok(wake);
+    }
+}
+
+#[cfg(feature = "fault-injection")]
+fn fd_wakeup_dropped() -> bool {
+    fallback::fault::take_drop()
+}
+
+#[cfg(not(feature = "fault-injection"))]
+#[inline(always)]
+fn fd_wakeup_dropped() -> bool {
+    false
+}

@@ -1,0 +1,89 @@
+//! The may backend of the scheduler seam: parks a may coroutine on a socket's notification fd
+//! (may's edge-triggered epoll via `CoIo` and `wait_io`), with a deadline from [`super::timer`].
+//!
+//! Measured facts this relies on (see `shared/notes/readiness.md`):
+//! - `CoIo::new` registers the fd once (edge-triggered); registering it twice fails with EEXIST,
+//!   dropping the `CoIo` removes it from epoll synchronously.
+//! - `wait_io` keeps a sticky flag: an edge that arrives between the caller's readiness check
+//!   and the wait is not lost, it makes the wait return at once.
+//! - `wait_io` returns 0 only when the coroutine was cancelled; may has then cleared the cancel
+//!   bit, so the cancellation must be raised again here or it is lost.
+
+use std::os::unix::io::{AsRawFd, RawFd};
+use std::sync::Arc;
+use std::time::Instant;
+
+use may::io::{CoIo, WaitIo};
+
+use super::timer::Slot;
+use super::Wake;
+
+/// A borrowed fd: `CoIo` must never own (and so close) libzmq's notification fd.
+#[derive(Debug)]
+struct FdRef(RawFd);
+
+impl AsRawFd for FdRef {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0
+    }
+}
+
+/// One socket's registration with may's reactor and the timer.
+pub(super) struct MayFd {
+    io: CoIo<FdRef>,
+    deadline: Arc<Slot>,
+}
+
+impl MayFd {
+    pub(super) fn register(fd: RawFd) -> zmq::Result<MayFd> {
+        let io = CoIo::new(FdRef(fd)).map_err(|err| {
+            let errno = std::io::Error::from(err)
+                .raw_os_error()
+                .unwrap_or(libc::EINVAL);
+            log::warn!("zmqloop: cannot register fd {fd} with may: errno {errno}");
+            zmq::Error::from_raw(errno)
+        })?;
+        let deadline = Slot::new(io.waker());
+        Ok(MayFd { io, deadline })
+    }
+
+    pub(super) fn park(&self, wake_at: Instant) -> Wake {
+        self.deadline.arm(wake_at);
+        let flags = self.io.wait_io();
+        self.deadline.disarm();
+        if flags == 0 {
+            may::coroutine::trigger_cancel_panic();
+        }
+        if self.deadline.take_fired() {
+            Wake::Timer
+        } else {
+            Wake::Fd
+        }
+    }
+}
+
+impl Drop for MayFd {
+    fn drop(&mut self) {
+        self.deadline.disarm();
+    }
+}
+
+/// Runs `job` on a fresh OS thread and parks the calling may coroutine until it is done.
+pub(super) fn run_off_thread<T, F>(job: F) -> T
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let (tx, rx) = may::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("zmqloop-blocking".into())
+        .spawn(move || {
+            let _ = tx.send(job());
+        });
+    match spawned {
+        Ok(_) => rx
+            .recv()
+            .expect("zmqloop: the thread running a blocking call panicked"),
+        Err(err) => panic!("zmqloop: cannot start a thread for a blocking call: {err}"),
+    }
+}

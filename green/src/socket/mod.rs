@@ -1,0 +1,285 @@
+//! The green [`Socket`]: `zmq::Socket` with every blocking call re-implemented on the readiness
+//! loop, and everything else delegated unchanged.
+//!
+//! The wrapper deliberately has no `Deref` to `zmq::Socket`: a method forgotten here must fail
+//! to compile in user code, not silently block the thread. Each method keeps the signature of
+//! its `zmq` original.
+//!
+//! Files: `mod.rs` (this: the type, its lifecycle, sending and receiving), `options.rs` (the
+//! delegated socket options), `raw.rs` (the one unsafe call: sending a message libzmq leaves
+//! intact on EAGAIN).
+
+mod options;
+mod raw;
+
+use std::cell::{Cell, RefCell, RefMut};
+use std::mem::ManuallyDrop;
+use std::os::raw::c_void;
+use std::os::unix::io::{AsRawFd, RawFd};
+use std::string::FromUtf8Error;
+
+use zmq::{Message, PollEvents, Result};
+
+use crate::context::Context;
+use crate::poll_item::PollItem;
+use crate::readiness::{self, Direction};
+use crate::sched::Registration;
+
+/// A green ZeroMQ socket: the API of `zmq::Socket`, whose blocking calls park the calling
+/// coroutine instead of the OS thread.
+///
+/// Like `zmq::Socket` it is `Send` but not `Sync`: one owner at a time, which may move it between
+/// threads and coroutines. Outside any coroutine every call behaves exactly like `zmq`.
+pub struct Socket {
+    /// The scheduler registration of `fd`. Invariant: released before `inner` is closed (see
+    /// [`Registration`]); `Drop` and `into_raw` do it.
+    registration: RefCell<Registration>,
+    /// The notification fd (`ZMQ_FD`), read on the first wait.
+    fd: Cell<Option<RawFd>>,
+    inner: ManuallyDrop<zmq::Socket>,
+    /// The libzmq socket (`inner`'s pointer), kept for the calls `zmq::Socket` does not expose.
+    raw: *mut c_void,
+    /// Keeps the context alive (and unterminated) while this socket lives, as `zmq` does.
+    context: Option<Context>,
+}
+
+// SAFETY: a libzmq socket may be used from any thread as long as uses do not overlap (the same
+// contract under which `zmq::Socket` is Send). `raw` is that socket's pointer, the registration
+// and the fd cell are only touched through `&self`/`&mut self` of this !Sync type, and the
+// registration's own parts are thread-agnostic handles (may's event data, an Arc'd timer slot).
+unsafe impl Send for Socket {}
+
+// Unwind safety, as for `zmq::Socket`: the interior mutability (the fd cache and the
+// registration) holds no invariant a panic could break half-way; at any point each is either
+// empty or a valid handle.
+impl std::panic::UnwindSafe for Socket {}
+impl std::panic::RefUnwindSafe for Socket {}
+
+/// Something that can be sent over a green [`Socket`]; the green counterpart of `zmq::Sendable`.
+///
+/// Every `T: Into<Message>` is `Sendable` (`&[u8]`, `Vec<u8>`, `&str`, `String` via `&String`,
+/// `Message`...).
+pub trait Sendable {
+    /// Sends `self` over `socket` as one message part.
+    fn send(self, socket: &Socket, flags: i32) -> Result<()>;
+}
+
+impl<T> Sendable for T
+where
+    T: Into<Message>,
+{
+    fn send(self, socket: &Socket, flags: i32) -> Result<()> {
+        socket.send_message(self.into(), flags)
+    }
+}
+
+impl Socket {
+    pub(crate) fn from_zmq(inner: zmq::Socket, raw: *mut c_void, context: Option<Context>) -> Self {
+        Socket {
+            registration: RefCell::new(Registration::default()),
+            fd: Cell::new(None),
+            inner: ManuallyDrop::new(inner),
+            raw,
+            context,
+        }
+    }
+
+    /// Consumes the socket and returns the raw libzmq socket pointer, as
+    /// `zmq::Socket::into_raw` does (the caller must close it, or pass it to `from_raw`).
+    pub fn into_raw(mut self) -> *mut c_void {
+        self.registration.get_mut().release();
+        drop(self.context.take());
+        // SAFETY: `self` is forgotten right below, so `inner` is taken out exactly once and
+        // never dropped in place; the registration (released) and context (taken) own nothing.
+        let inner = unsafe { ManuallyDrop::take(&mut self.inner) };
+        std::mem::forget(self);
+        inner.into_raw()
+    }
+
+    /// Creates a green socket from a raw libzmq socket pointer, taking ownership of it.
+    ///
+    /// # Safety
+    /// As for `zmq::Socket::from_raw`: `sock` must be a live libzmq socket (for instance from
+    /// [`Socket::into_raw`]) that nothing else closes or uses concurrently.
+    pub unsafe fn from_raw(sock: *mut c_void) -> Socket {
+        // SAFETY: forwarded to the caller's contract above.
+        let inner = unsafe { zmq::Socket::from_raw(sock) };
+        Socket::from_zmq(inner, sock, None)
+    }
+
+    /// Returns the raw libzmq socket pointer (still owned by this socket).
+    pub fn as_mut_ptr(&mut self) -> *mut c_void {
+        self.raw
+    }
+
+    /// Accepts connections on `endpoint`.
+    pub fn bind(&self, endpoint: &str) -> Result<()> {
+        self.inner.bind(endpoint)
+    }
+
+    /// Stops accepting connections on `endpoint`.
+    pub fn unbind(&self, endpoint: &str) -> Result<()> {
+        self.inner.unbind(endpoint)
+    }
+
+    /// Connects to `endpoint`.
+    pub fn connect(&self, endpoint: &str) -> Result<()> {
+        self.inner.connect(endpoint)
+    }
+
+    /// Disconnects from a previously connected `endpoint`.
+    pub fn disconnect(&self, endpoint: &str) -> Result<()> {
+        self.inner.disconnect(endpoint)
+    }
+
+    /// Publishes this socket's `events` on a PAIR socket bound at `monitor_endpoint`.
+    pub fn monitor(&self, monitor_endpoint: &str, events: i32) -> Result<()> {
+        self.inner.monitor(monitor_endpoint, events)
+    }
+
+    /// Sends one message part; in a coroutine, parks until the socket can take it.
+    ///
+    /// Honours `SNDTIMEO` (EAGAIN when it expires) and `DONTWAIT` (EAGAIN at once). Errors other
+    /// than EAGAIN (EFSM on a REP that has no request, ETERM...) are returned at once.
+    pub fn send<T>(&self, data: T, flags: i32) -> Result<()>
+    where
+        T: Sendable,
+    {
+        data.send(self, flags)
+    }
+
+    /// Sends a `Message`.
+    #[deprecated(since = "0.9.0", note = "Use `send` instead")]
+    pub fn send_msg(&self, msg: Message, flags: i32) -> Result<()> {
+        self.send(msg, flags)
+    }
+
+    /// Sends a string.
+    #[deprecated(since = "0.9.0", note = "Use `send` instead")]
+    pub fn send_str(&self, data: &str, flags: i32) -> Result<()> {
+        self.send(data, flags)
+    }
+
+    /// Sends a multipart message; every part but the last goes with `SNDMORE`.
+    ///
+    /// Only the first part can wait: libzmq accepts the rest of a message once its first part
+    /// is in, and no other call can run on this socket in between (it is not `Sync`).
+    pub fn send_multipart<I, T>(&self, iter: I, flags: i32) -> Result<()>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<Message>,
+    {
+        let mut parts = iter.into_iter().peekable();
+        while let Some(part) = parts.next() {
+            let more = if parts.peek().is_some() {
+                zmq::SNDMORE
+            } else {
+                0
+            };
+            self.send_message(part.into(), flags | more)?;
+        }
+        Ok(())
+    }
+
+    /// Receives a message part into `msg`; in a coroutine, parks until one arrives.
+    ///
+    /// Honours `RCVTIMEO` (EAGAIN when it expires) and `DONTWAIT` (EAGAIN at once).
+    pub fn recv(&self, msg: &mut Message, flags: i32) -> Result<()> {
+        readiness::drive(self, Direction::Recv, flags, |flags| {
+            self.inner.recv(msg, flags)
+        })
+    }
+
+    /// Receives a message part into `bytes`; returns the part's full length, which is larger
+    /// than `bytes.len()` when the part was truncated.
+    pub fn recv_into(&self, bytes: &mut [u8], flags: i32) -> Result<usize> {
+        readiness::drive(self, Direction::Recv, flags, |flags| {
+            self.inner.recv_into(bytes, flags)
+        })
+    }
+
+    /// Receives a message part into a new `Message`.
+    pub fn recv_msg(&self, flags: i32) -> Result<Message> {
+        let mut msg = Message::new();
+        self.recv(&mut msg, flags).map(|()| msg)
+    }
+
+    /// Receives a message part as bytes.
+    pub fn recv_bytes(&self, flags: i32) -> Result<Vec<u8>> {
+        self.recv_msg(flags).map(|msg| msg.to_vec())
+    }
+
+    /// Receives a message part as a `String`; invalid UTF-8 comes back as the bytes in `Err`.
+    pub fn recv_string(&self, flags: i32) -> Result<std::result::Result<String, Vec<u8>>> {
+        self.recv_bytes(flags)
+            .map(|bytes| String::from_utf8(bytes).map_err(FromUtf8Error::into_bytes))
+    }
+
+    /// Receives all parts of a multipart message.
+    pub fn recv_multipart(&self, flags: i32) -> Result<Vec<Vec<u8>>> {
+        let mut parts = Vec::new();
+        let mut msg = Message::new();
+        loop {
+            self.recv(&mut msg, flags)?;
+            parts.push(msg.to_vec());
+            if !msg.get_more() {
+                return Ok(parts);
+            }
+        }
+    }
+
+    /// Creates a [`PollItem`] for this socket.
+    pub fn as_poll_item(&self, events: PollEvents) -> PollItem<'_> {
+        PollItem::from_socket(self, events)
+    }
+
+    /// Sends an owned message under the readiness rule; the message survives every EAGAIN.
+    fn send_message(&self, mut msg: Message, flags: i32) -> Result<()> {
+        readiness::drive(self, Direction::Send, flags, |flags| {
+            raw::send_msg(self.raw, &mut msg, flags)
+        })
+    }
+
+    pub(crate) fn raw_socket(&self) -> *mut c_void {
+        self.raw
+    }
+
+    /// The notification fd, cached after the first read.
+    pub(crate) fn notification_fd(&self) -> Result<RawFd> {
+        if let Some(fd) = self.fd.get() {
+            return Ok(fd);
+        }
+        let fd = self.inner.get_fd()?;
+        self.fd.set(Some(fd));
+        Ok(fd)
+    }
+
+    pub(crate) fn registration(&self) -> RefMut<'_, Registration> {
+        self.registration.borrow_mut()
+    }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        // The registration goes first: once `inner` is closed, libzmq's reaper closes the fd
+        // and may hand its number to a new socket.
+        self.registration.get_mut().release();
+        // SAFETY: `inner` is dropped exactly once, here; `into_raw` forgets `self` instead.
+        unsafe { ManuallyDrop::drop(&mut self.inner) };
+    }
+}
+
+impl AsRawFd for Socket {
+    /// The notification fd (`ZMQ_FD`), as for `zmq::Socket`.
+    fn as_raw_fd(&self) -> RawFd {
+        self.get_fd().expect("zmqloop: cannot read ZMQ_FD")
+    }
+}
+
+impl std::fmt::Debug for Socket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Socket")
+            .field("raw", &self.raw)
+            .finish_non_exhaustive()
+    }
+}

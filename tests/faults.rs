@@ -1,0 +1,280 @@
+//! Errors and limits inside coroutines on one may worker: EFSM at once, EAGAIN with DONTWAIT,
+//! RCVTIMEO/SNDTIMEO, HWM back-pressure with several producers, ETERM reaching parked
+//! coroutines, cancellation of a parked coroutine, and context teardown inside a coroutine.
+
+mod common;
+use std::time::{Duration, Instant};
+
+use common::{inproc, join, run, zmq, Ping};
+
+#[test]
+fn send_on_fresh_rep_fails_with_efsm_at_once() {
+    run(|| {
+        let ctx = zmq::Context::new();
+        let rep = ctx.socket(zmq::REP).unwrap();
+        rep.bind(&inproc("efsm")).unwrap();
+        // A fresh REP reports no POLLOUT: a loop that waited for POLLOUT first would hang here.
+        assert_eq!(rep.send("too early", 0), Err(zmq::Error::EFSM));
+        let req = ctx.socket(zmq::REQ).unwrap();
+        req.connect("inproc://nowhere-efsm").unwrap();
+        assert_eq!(req.recv_bytes(0), Err(zmq::Error::EFSM));
+    });
+}
+
+#[test]
+fn dontwait_returns_eagain_at_once_and_keeps_nothing_pending() {
+    run(|| {
+        let ctx = zmq::Context::new();
+        let pull = ctx.socket(zmq::PULL).unwrap();
+        pull.bind(&inproc("dontwait")).unwrap();
+        assert_eq!(pull.recv_bytes(zmq::DONTWAIT), Err(zmq::Error::EAGAIN));
+        let mut msg = zmq::Message::new();
+        assert_eq!(pull.recv(&mut msg, zmq::DONTWAIT), Err(zmq::Error::EAGAIN));
+        let push = ctx.socket(zmq::PUSH).unwrap(); // no peer: cannot send
+        assert_eq!(push.send("x", zmq::DONTWAIT), Err(zmq::Error::EAGAIN));
+    });
+}
+
+#[test]
+fn rcvtimeo_expires_with_eagain_while_other_coroutines_run() {
+    run(|| {
+        let ctx = zmq::Context::new();
+        let pull = ctx.socket(zmq::PULL).unwrap();
+        pull.bind(&inproc("rcvtimeo")).unwrap();
+        pull.set_rcvtimeo(200).unwrap();
+        let ping = Ping::start();
+        let start = Instant::now();
+        assert_eq!(pull.recv_bytes(0), Err(zmq::Error::EAGAIN));
+        let waited = start.elapsed();
+        assert!(
+            waited >= Duration::from_millis(200),
+            "returned early: {waited:?}"
+        );
+        assert!(
+            ping.rounds() > 0,
+            "the worker was blocked during the timed wait"
+        );
+        ping.stop();
+        pull.set_rcvtimeo(0).unwrap();
+        assert_eq!(pull.recv_bytes(0), Err(zmq::Error::EAGAIN));
+    });
+}
+
+#[test]
+fn rcvtimeo_does_not_fire_when_a_message_arrives_in_time() {
+    run(|| {
+        let ctx = zmq::Context::new();
+        let endpoint = inproc("rcvtimeo-ok");
+        let pull = ctx.socket(zmq::PULL).unwrap();
+        pull.bind(&endpoint).unwrap();
+        pull.set_rcvtimeo(30_000).unwrap();
+        let push = ctx.socket(zmq::PUSH).unwrap();
+        push.connect(&endpoint).unwrap();
+        let sender = zmq::spawn(move || {
+            may::coroutine::sleep(Duration::from_millis(20));
+            push.send("late but in time", 0).unwrap();
+            push
+        });
+        assert_eq!(pull.recv_string(0).unwrap().unwrap(), "late but in time");
+        drop(join(sender));
+    });
+}
+
+#[test]
+fn sndtimeo_expires_with_eagain_and_keeps_the_message() {
+    run(|| {
+        let ctx = zmq::Context::new();
+        let endpoint = inproc("sndtimeo");
+        let push = ctx.socket(zmq::PUSH).unwrap();
+        push.set_sndhwm(1).unwrap();
+        push.set_sndtimeo(100).unwrap();
+        push.bind(&endpoint).unwrap();
+        let pull = ctx.socket(zmq::PULL).unwrap();
+        pull.set_rcvhwm(1).unwrap();
+        pull.connect(&endpoint).unwrap();
+        // Fill the pipe until a send times out.
+        let mut sent = 0u32;
+        let start = Instant::now();
+        while push.send(&sent.to_be_bytes()[..], 0).is_ok() {
+            sent += 1;
+            assert!(sent < 10_000, "HWM never reached");
+        }
+        assert!(start.elapsed() >= Duration::from_millis(100));
+        // Everything that send() accepted arrives, in order, and nothing else.
+        pull.set_rcvtimeo(100).unwrap();
+        for expected in 0..sent {
+            assert_eq!(pull.recv_bytes(0).unwrap(), expected.to_be_bytes());
+        }
+        assert_eq!(pull.recv_bytes(0), Err(zmq::Error::EAGAIN));
+    });
+}
+
+#[test]
+fn hwm_back_pressure_with_several_producers_loses_nothing() {
+    const PRODUCERS: u32 = 4;
+    const EACH: u32 = 5_000;
+    run(|| {
+        let ctx = zmq::Context::new();
+        let endpoint = inproc("hwm");
+        let pull = ctx.socket(zmq::PULL).unwrap();
+        pull.set_rcvhwm(10).unwrap();
+        pull.bind(&endpoint).unwrap();
+        let mut producers = Vec::new();
+        for p in 0..PRODUCERS {
+            let push = ctx.socket(zmq::PUSH).unwrap();
+            push.set_sndhwm(10).unwrap();
+            push.connect(&endpoint).unwrap();
+            producers.push(zmq::spawn(move || {
+                for n in 0..EACH {
+                    push.send_multipart([&p.to_be_bytes()[..], &n.to_be_bytes()[..]], 0)
+                        .unwrap();
+                }
+                push
+            }));
+        }
+        let mut next = vec![0u32; PRODUCERS as usize];
+        for received in 0..PRODUCERS * EACH {
+            let parts = pull.recv_multipart(0).unwrap();
+            let p = u32::from_be_bytes(parts[0][..].try_into().unwrap()) as usize;
+            let n = u32::from_be_bytes(parts[1][..].try_into().unwrap());
+            assert_eq!(
+                n, next[p],
+                "producer {p} out of order after {received} messages"
+            );
+            next[p] += 1;
+            if received % 1000 == 0 {
+                may::coroutine::yield_now(); // let producers refill while we hold the HWM
+            }
+        }
+        assert_eq!(next, vec![EACH; PRODUCERS as usize]);
+        pull.set_rcvtimeo(50).unwrap();
+        assert_eq!(
+            pull.recv_bytes(0),
+            Err(zmq::Error::EAGAIN),
+            "extra messages"
+        );
+        for producer in producers {
+            drop(join(producer));
+        }
+    });
+}
+
+#[test]
+fn context_termination_wakes_100_parked_coroutines_with_eterm() {
+    run(|| {
+        let mut ctx = zmq::Context::new();
+        let (parked_tx, parked_rx) = may::sync::mpsc::channel();
+        let mut waiters = Vec::new();
+        for i in 0..100 {
+            let socket = ctx
+                .socket(if i % 2 == 0 { zmq::PULL } else { zmq::REP })
+                .unwrap();
+            socket.bind(&inproc("eterm")).unwrap();
+            let parked_tx = parked_tx.clone();
+            waiters.push(zmq::spawn(move || {
+                parked_tx.send(()).unwrap();
+                let result = socket.recv_bytes(0);
+                drop(socket); // the termination waits for every socket to close
+                result
+            }));
+        }
+        for _ in 0..100 {
+            parked_rx.recv().unwrap();
+        }
+        let ping = Ping::start();
+        ctx.destroy().unwrap(); // parks this coroutine only; the waiters close their sockets
+        ping.wait_rounds(1);
+        ping.stop();
+        for waiter in waiters {
+            assert_eq!(join(waiter), Err(zmq::Error::ETERM));
+        }
+    });
+}
+
+#[test]
+fn cancelling_a_parked_coroutine_unwinds_it_and_closes_its_socket() {
+    run(|| {
+        let ctx = zmq::Context::new();
+        let endpoint = inproc("cancel");
+        let pull = ctx.socket(zmq::PULL).unwrap();
+        pull.bind(&endpoint).unwrap();
+        let (parked_tx, parked_rx) = may::sync::mpsc::channel();
+        let (dropped_tx, dropped_rx) = may::sync::mpsc::channel();
+        struct OnDrop(may::sync::mpsc::Sender<()>);
+        impl Drop for OnDrop {
+            fn drop(&mut self) {
+                let _ = self.0.send(());
+            }
+        }
+        let waiter = zmq::spawn(move || {
+            let _guard = OnDrop(dropped_tx);
+            parked_tx.send(()).unwrap();
+            let result = pull.recv_bytes(0);
+            panic!("recv returned instead of being cancelled: {result:?}");
+        });
+        parked_rx.recv().unwrap();
+        may::coroutine::yield_now();
+        // SAFETY: cancelling unwinds the coroutine's stack; it owns everything it touches.
+        unsafe { waiter.coroutine().cancel() };
+        dropped_rx.recv().unwrap();
+        let outcome = waiter.join();
+        assert!(
+            outcome.is_err(),
+            "a cancelled coroutine must not complete normally"
+        );
+        // The socket was closed by the unwinding: terminating the context, which waits for
+        // every socket to close, completes (a leaked socket would make this hang).
+        let mut ctx = ctx;
+        ctx.destroy().unwrap();
+    });
+}
+
+#[test]
+fn dropping_the_last_context_in_a_coroutine_does_not_block_the_worker() {
+    run(|| {
+        let ctx = zmq::Context::new();
+        let endpoint = inproc("drop-ctx");
+        let pull = ctx.socket(zmq::PULL).unwrap();
+        pull.bind(&endpoint).unwrap();
+        let (closing_tx, closing_rx) = may::sync::mpsc::channel::<()>();
+        // The socket outlives the context handle: zmq_ctx_term must wait for it, and must not
+        // make this worker wait, or the coroutine that closes it could never run.
+        let holder = zmq::spawn(move || {
+            closing_rx.recv().unwrap();
+            drop(pull);
+        });
+        drop(ctx);
+        let mut sock_ctx = zmq::Context::new();
+        let s = sock_ctx.socket(zmq::PAIR).unwrap();
+        drop(s);
+        closing_tx.send(()).unwrap();
+        join(holder);
+        sock_ctx.destroy().unwrap();
+    });
+}
+
+#[test]
+fn destroy_inside_a_coroutine_waits_for_sockets_without_blocking_others() {
+    run(|| {
+        let mut ctx = zmq::Context::new();
+        let pull = ctx.socket(zmq::PULL).unwrap();
+        pull.bind(&inproc("destroy")).unwrap();
+        let ping = Ping::start();
+        let closer = {
+            let ping_rounds = ping.rounds();
+            zmq::spawn(move || {
+                // Parks until the destroyer's termination reaches this socket.
+                assert_eq!(pull.recv_bytes(0), Err(zmq::Error::ETERM));
+                drop(pull);
+                ping_rounds
+            })
+        };
+        ctx.destroy().unwrap();
+        let before = join(closer);
+        assert!(
+            ping.rounds() > before,
+            "the worker was blocked while destroy waited"
+        );
+        ping.stop();
+    });
+}
