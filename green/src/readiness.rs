@@ -6,7 +6,8 @@
 //!     loop {
 //!         read ZMQ_EVENTS                         -> wanted event present: try again
 //!         past the RCVTIMEO/SNDTIMEO deadline?    -> EAGAIN, as libzmq does
-//!         park on the notification fd until it signals, or the deadline, or the fallback
+//!         park until the notification fd signals or the deadline passes
+//!         (a fallback check every interval wakes the call if the fd's signal was missed)
 //!     }
 //! }
 //! ```
@@ -96,6 +97,13 @@ impl Deadline {
             Err(_) => Deadline::Never,
         }
     }
+
+    fn instant(self) -> Option<Instant> {
+        match self {
+            Deadline::Never => None,
+            Deadline::At(at) => Some(at),
+        }
+    }
 }
 
 /// Parks until `ZMQ_EVENTS` shows the wanted event (Ok), the deadline passes (EAGAIN), or the
@@ -106,31 +114,27 @@ fn wait_until_ready(
     direction: Direction,
     deadline: Deadline,
 ) -> Result<()> {
-    let mut woken_by_fallback = false;
+    let mut wake = Wake::Fd;
     loop {
         if socket.get_events()?.contains(direction.event()) {
-            if woken_by_fallback {
+            if wake == Wake::Fallback {
                 fallback::record_missed_edge(socket.notification_fd()?);
             }
             return Ok(());
         }
-        let now = Instant::now();
-        let fallback_at = now + fallback::fallback_interval();
-        let wake_at = match deadline {
-            Deadline::At(at) if at <= now => return Err(Error::EAGAIN),
-            Deadline::At(at) if at <= fallback_at => at,
-            _ => fallback_at,
-        };
-        let wake = park(socket, scheduler, wake_at)?;
-        woken_by_fallback = wake == Wake::Timer && wake_at == fallback_at;
+        if deadline.instant().is_some_and(|at| at <= Instant::now()) {
+            return Err(Error::EAGAIN);
+        }
+        wake = park(socket, scheduler, deadline)?;
     }
 }
 
-fn park(socket: &Socket, scheduler: sched::Scheduler, wake_at: Instant) -> Result<Wake> {
+fn park(socket: &Socket, scheduler: sched::Scheduler, deadline: Deadline) -> Result<Wake> {
     let fd = socket.notification_fd()?;
+    let interval = fallback::fallback_interval();
     let mut registration = socket.registration();
     loop {
-        let wake = registration.park(scheduler, fd, wake_at)?;
+        let wake = registration.park(scheduler, fd, deadline.instant(), interval)?;
         if wake == Wake::Fd && fd_wakeup_dropped() {
             continue;
         }

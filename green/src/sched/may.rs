@@ -1,5 +1,6 @@
 //! The may backend of the scheduler seam: parks a may coroutine on a socket's notification fd
-//! (may's edge-triggered epoll via `CoIo` and `wait_io`), with a deadline from [`super::timer`].
+//! (may's edge-triggered epoll via `CoIo` and `wait_io`), with the deadline and fallback
+//! checks of [`super::timer`].
 //!
 //! Measured facts this relies on (see `shared/notes/readiness.md`):
 //! - `CoIo::new` registers the fd once (edge-triggered); registering it twice fails with EEXIST,
@@ -11,11 +12,11 @@
 
 use std::os::unix::io::{AsRawFd, RawFd};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use may::io::{CoIo, WaitIo};
 
-use super::timer::Slot;
+use super::timer::{Fired, Slot};
 use super::Wake;
 
 /// A borrowed fd: `CoIo` must never own (and so close) libzmq's notification fd.
@@ -31,7 +32,7 @@ impl AsRawFd for FdRef {
 /// One socket's registration with may's reactor and the timer.
 pub(super) struct MayFd {
     io: CoIo<FdRef>,
-    deadline: Arc<Slot>,
+    timer: Arc<Slot>,
 }
 
 impl MayFd {
@@ -43,28 +44,28 @@ impl MayFd {
             log::warn!("zmqloop: cannot register fd {fd} with may: errno {errno}");
             zmq::Error::from_raw(errno)
         })?;
-        let deadline = Slot::new(io.waker());
-        Ok(MayFd { io, deadline })
+        let timer = Slot::new(fd, io.waker());
+        Ok(MayFd { io, timer })
     }
 
-    pub(super) fn park(&self, wake_at: Instant) -> Wake {
-        self.deadline.arm(wake_at);
+    pub(super) fn park(&self, deadline: Option<Instant>, fallback: Duration) -> Wake {
+        self.timer.arm(deadline, fallback);
         let flags = self.io.wait_io();
-        self.deadline.disarm();
+        self.timer.disarm();
         if flags == 0 {
             may::coroutine::trigger_cancel_panic();
         }
-        if self.deadline.take_fired() {
-            Wake::Timer
-        } else {
-            Wake::Fd
+        match self.timer.take_fired() {
+            None => Wake::Fd,
+            Some(Fired::Deadline) => Wake::Deadline,
+            Some(Fired::Fallback) => Wake::Fallback,
         }
     }
 }
 
 impl Drop for MayFd {
     fn drop(&mut self) {
-        self.deadline.disarm();
+        self.timer.retire();
     }
 }
 

@@ -3,7 +3,8 @@
 //! Socket code asks a scheduler for three things, and nothing else:
 //! - [`current`]: is this call running inside one of your coroutines (and whose)?
 //! - [`Registration::park`]: park this coroutine until the socket's notification fd signals or
-//!   until an instant has passed, and say which of the two happened.
+//!   a deadline passes, checking the fd every fallback interval in case its signal was missed;
+//!   say which of these ended the wait.
 //! - [`run_off_thread`]: run a blocking libzmq call (context termination) on another OS thread
 //!   while only this coroutine waits for it.
 //!
@@ -15,7 +16,7 @@ mod may;
 mod timer;
 
 use std::os::unix::io::RawFd;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// A scheduler that can park the current call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,13 +36,16 @@ pub(crate) fn current() -> Option<Scheduler> {
     }
 }
 
-/// Why a park ended. Either way the caller re-checks readiness: a wake is a hint, never a fact.
+/// Why a park ended. Whatever it says, the caller re-checks readiness: a wake is a hint, never
+/// a fact.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Wake {
     /// The fd signalled (or the wake-up was spurious).
     Fd,
-    /// The requested instant passed.
-    Timer,
+    /// The deadline passed.
+    Deadline,
+    /// A fallback check found the fd readable although no wake-up had come: a missed edge.
+    Fallback,
 }
 
 /// A socket's registration with the scheduler that last parked on it.
@@ -60,7 +64,12 @@ enum Backend {
 }
 
 impl Registration {
-    /// Parks the calling coroutine of `scheduler` until `fd` signals or `wake_at` passes.
+    /// Parks the calling coroutine of `scheduler` until `fd` signals or `deadline` passes.
+    ///
+    /// Every `fallback` interval while parked, the backend checks whether `fd` is readable
+    /// without having woken the coroutine (a missed edge) and if so wakes it with
+    /// [`Wake::Fallback`]. The check must not wake the coroutine otherwise: idle sockets must
+    /// cost (almost) nothing. The caller drains `fd` (reads `ZMQ_EVENTS`) before each park.
     ///
     /// Under may, a cancelled coroutine does not return from here: the cancellation unwinds its
     /// stack (may swallows it inside `wait_io`; this seam raises it again).
@@ -68,7 +77,8 @@ impl Registration {
         &mut self,
         scheduler: Scheduler,
         fd: RawFd,
-        wake_at: Instant,
+        deadline: Option<Instant>,
+        fallback: Duration,
     ) -> zmq::Result<Wake> {
         match (scheduler, &self.backend) {
             (Scheduler::May, Some(Backend::May(_))) => {}
@@ -78,7 +88,7 @@ impl Registration {
             }
         }
         match &self.backend {
-            Some(Backend::May(reg)) => Ok(reg.park(wake_at)),
+            Some(Backend::May(reg)) => Ok(reg.park(deadline, fallback)),
             None => unreachable!("registered above"),
         }
     }
