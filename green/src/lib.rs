@@ -36,6 +36,7 @@
 
 mod context;
 pub mod fallback;
+mod poll;
 mod poll_item;
 mod readiness;
 mod sched;
@@ -43,6 +44,7 @@ mod socket;
 mod spawn;
 
 pub use context::Context;
+pub use poll::{poll, PollTarget, Poller};
 pub use poll_item::PollItem;
 pub use socket::{Sendable, Socket};
 pub use spawn::{spawn, MIN_STACK_WORDS};

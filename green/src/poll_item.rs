@@ -40,6 +40,21 @@ impl<'a> PollItem<'a> {
         }
     }
 
+    /// The events asked for.
+    pub(crate) fn get_events(&self) -> PollEvents {
+        PollEvents::from_bits_truncate(self.raw.events)
+    }
+
+    /// The libzmq socket polled, if this item is for a socket.
+    pub(crate) fn socket_ptr(&self) -> Option<*mut std::os::raw::c_void> {
+        (!self.raw.socket.is_null()).then_some(self.raw.socket)
+    }
+
+    /// The plain fd polled (meaningless for a socket item).
+    pub(crate) fn fd(&self) -> RawFd {
+        self.raw.fd
+    }
+
     /// Changes the events to wait for.
     pub fn set_events(&mut self, events: PollEvents) {
         self.raw.events = events.bits();

@@ -1,0 +1,166 @@
+//! Green `poll`: [`poll`] and `Socket::poll` with `zmq`'s signatures, and the reusable
+//! [`Poller`] for loops that poll the same set again and again.
+//!
+//! Waiting follows the readiness rule of `readiness`, for a whole set at once:
+//! 1. `zmq_poll(items, 0)`: the truth for every item (it also drains the zmq notification
+//!    fds). Anything ready, or a zero timeout: return.
+//! 2. Past the deadline: return 0.
+//! 3. Park on an [`EpollSet`] holding every item's fd (zmq notification fds and plain fds)
+//!    through the scheduler seam, then go to 1.
+//!
+//! Outside any coroutine the plain, blocking `zmq_poll` runs instead.
+
+mod epoll_set;
+mod poller;
+
+use std::os::raw::{c_int, c_long};
+use std::os::unix::io::RawFd;
+use std::time::{Duration, Instant};
+
+use zmq::Result;
+
+use crate::fallback;
+use crate::poll_item::PollItem;
+use crate::sched::{self, Registration, Wake};
+use crate::socket::Socket;
+
+pub(crate) use epoll_set::EpollSet;
+pub use poller::{PollTarget, Poller};
+
+/// Polls `items`; in a coroutine, parks only the coroutine until one is ready.
+///
+/// Same contract as `zmq::poll`: sockets and plain fds may be mixed; `timeout_ms` -1 waits
+/// forever, 0 returns at once, N waits up to N ms; returns how many items have events (0 on
+/// timeout) with each item's `get_revents` set.
+pub fn poll(items: &mut [PollItem], timeout_ms: i64) -> Result<i32> {
+    let Some(scheduler) = sched::current() else {
+        return zmq_poll(items, timeout_ms);
+    };
+    let ready = zmq_poll(items, 0)?;
+    if ready > 0 || timeout_ms == 0 {
+        return Ok(ready);
+    }
+    let mut waiter = Waiter::new()?;
+    for item in items.iter() {
+        waiter.add(item)?;
+    }
+    waiter.wait(scheduler, items, deadline_after(timeout_ms))
+}
+
+impl Socket {
+    /// Polls this socket alone for `events`; see [`poll`]. Returns 1 if an event occurred,
+    /// 0 on timeout.
+    pub fn poll(&self, events: zmq::PollEvents, timeout_ms: i64) -> Result<i32> {
+        poll(&mut [self.as_poll_item(events)], timeout_ms)
+    }
+}
+
+/// `zmq_poll` itself (blocking when `timeout_ms` is not 0).
+fn zmq_poll(items: &mut [PollItem], timeout_ms: i64) -> Result<i32> {
+    let count = c_int::try_from(items.len()).map_err(|_| zmq::Error::EINVAL)?;
+    let timeout = c_long::try_from(timeout_ms).unwrap_or(c_long::MAX);
+    // SAFETY: `PollItem` is `repr(transparent)` over `zmq_pollitem_t`, so the slice is an array
+    // of `count` pollitems that libzmq may update (revents) for the duration of the call.
+    let rc = unsafe { zmq_sys::zmq_poll(items.as_mut_ptr().cast(), count, timeout) };
+    if rc < 0 {
+        // SAFETY: zmq_errno only reads libzmq's thread-local errno.
+        return Err(zmq::Error::from_raw(unsafe { zmq_sys::zmq_errno() }));
+    }
+    Ok(rc)
+}
+
+fn deadline_after(timeout_ms: i64) -> Option<Instant> {
+    u64::try_from(timeout_ms)
+        .ok()
+        .map(|ms| Instant::now() + Duration::from_millis(ms))
+}
+
+/// The fd that signals for `item`: a socket's notification fd, or the plain fd itself.
+fn member_fd(item: &PollItem) -> Result<(RawFd, bool)> {
+    match item.socket_ptr() {
+        None => Ok((item.fd(), false)),
+        Some(socket) => {
+            let mut fd: RawFd = -1;
+            let mut size = std::mem::size_of::<RawFd>();
+            // SAFETY: `socket` is a live libzmq socket (the item borrows its `Socket`), and
+            // `fd`/`size` describe a writable buffer of the size ZMQ_FD returns.
+            let rc = unsafe {
+                zmq_sys::zmq_getsockopt(
+                    socket,
+                    zmq_sys::ZMQ_FD as c_int,
+                    (&mut fd as *mut RawFd).cast(),
+                    &mut size,
+                )
+            };
+            if rc < 0 {
+                // SAFETY: zmq_errno only reads libzmq's thread-local errno.
+                return Err(zmq::Error::from_raw(unsafe { zmq_sys::zmq_errno() }));
+            }
+            Ok((fd, true))
+        }
+    }
+}
+
+/// An [`EpollSet`] of poll items plus the scheduler registration of its fd.
+///
+/// Invariant: `registration` is released before `set` (and its fd) is dropped.
+pub(crate) struct Waiter {
+    registration: Registration,
+    set: EpollSet,
+}
+
+impl Waiter {
+    pub(crate) fn new() -> Result<Waiter> {
+        Ok(Waiter {
+            registration: Registration::default(),
+            set: EpollSet::new()?,
+        })
+    }
+
+    pub(crate) fn add(&self, item: &PollItem) -> Result<()> {
+        let (fd, is_socket) = member_fd(item)?;
+        self.set.add(fd, item.get_events(), is_socket)
+    }
+
+    pub(crate) fn modify(&self, item: &PollItem) -> Result<()> {
+        let (fd, is_socket) = member_fd(item)?;
+        self.set.modify(fd, item.get_events(), is_socket)
+    }
+
+    pub(crate) fn remove(&self, item: &PollItem) -> Result<()> {
+        let (fd, _) = member_fd(item)?;
+        self.set.remove(fd)
+    }
+
+    /// Parks until `zmq_poll(items, 0)` reports something (its count) or `deadline` (0).
+    /// The caller has just polled `items` and found nothing ready.
+    pub(crate) fn wait(
+        &mut self,
+        scheduler: sched::Scheduler,
+        items: &mut [PollItem],
+        deadline: Option<Instant>,
+    ) -> Result<i32> {
+        loop {
+            if deadline.is_some_and(|at| at <= Instant::now()) {
+                return Ok(0);
+            }
+            let interval = fallback::fallback_interval();
+            let wake = self
+                .registration
+                .park(scheduler, self.set.fd(), deadline, interval)?;
+            let ready = zmq_poll(items, 0)?;
+            if ready > 0 {
+                if wake == Wake::Fallback {
+                    fallback::record_missed_edge(self.set.fd());
+                }
+                return Ok(ready);
+            }
+        }
+    }
+}
+
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        self.registration.release(); // before `set` closes the fd
+    }
+}
