@@ -38,6 +38,7 @@ mod context;
 pub mod fallback;
 mod poll;
 mod poll_item;
+mod proxy;
 mod readiness;
 mod sched;
 mod socket;
@@ -46,6 +47,10 @@ mod spawn;
 pub use context::Context;
 pub use poll::{poll, PollTarget, Poller};
 pub use poll_item::PollItem;
+pub use proxy::{
+    device, proxy, proxy_steerable, proxy_steerable_with_capture, proxy_with_capture,
+    ProxyStatistics, SideStatistics,
+};
 pub use socket::{Sendable, Socket};
 pub use spawn::{spawn, MIN_STACK_WORDS};
 

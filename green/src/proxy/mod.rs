@@ -1,0 +1,64 @@
+//! The green proxy family: `proxy`, `proxy_with_capture`, `proxy_steerable`,
+//! `proxy_steerable_with_capture` with `zmq`'s exact signatures, built on green calls
+//! (`zmq_proxy` itself would block the OS thread).
+//!
+//! Behaviour follows libzmq 4.3's `zmq_proxy_steerable`:
+//! - whole multipart messages are forwarded in both directions (frontend first), in bursts;
+//! - the capture socket gets a copy of every frame, with its `SNDMORE` flag;
+//! - the control socket takes `PAUSE`, `RESUME`, `TERMINATE` (the proxy returns `Ok`) and
+//!   `STATISTICS` (the reply is 8 frames of native-endian u64: frontend messages in, bytes in,
+//!   messages out, bytes out, then the same for the backend; a multipart message counts once);
+//! - context termination ends it with `Err(ETERM)`;
+//! - at a peer's high-water mark the proxy coroutine parks in its send (back-pressure):
+//!   nothing is dropped that libzmq itself would not drop.
+//!
+//! `core.rs` holds the loop, shared with the devices of `device.rs`.
+
+mod core;
+pub mod device;
+
+use zmq::Result;
+
+pub(crate) use self::core::{Capture, Proxy};
+pub use self::core::{ProxyStatistics, SideStatistics};
+use crate::socket::Socket;
+
+/// Forwards messages between `frontend` and `backend` until the context is terminated
+/// (returns `Err(ETERM)`); in a coroutine, parks only the coroutine while idle.
+pub fn proxy(frontend: &Socket, backend: &Socket) -> Result<()> {
+    Proxy::new(frontend, backend).run()
+}
+
+/// [`proxy`] with a copy of every frame sent to `capture`.
+pub fn proxy_with_capture(
+    frontend: &mut Socket,
+    backend: &mut Socket,
+    capture: &mut Socket,
+) -> Result<()> {
+    Proxy::new(frontend, backend)
+        .capture(Capture::Frames(capture))
+        .run()
+}
+
+/// [`proxy`] steered by commands received on `control` (PAUSE, RESUME, TERMINATE,
+/// STATISTICS; see the module docs). Returns `Ok` after TERMINATE.
+pub fn proxy_steerable(
+    frontend: &mut Socket,
+    backend: &mut Socket,
+    control: &mut Socket,
+) -> Result<()> {
+    Proxy::new(frontend, backend).control(control).run()
+}
+
+/// [`proxy_steerable`] with a copy of every frame sent to `capture`.
+pub fn proxy_steerable_with_capture(
+    frontend: &mut Socket,
+    backend: &mut Socket,
+    capture: &mut Socket,
+    control: &mut Socket,
+) -> Result<()> {
+    Proxy::new(frontend, backend)
+        .capture(Capture::Frames(capture))
+        .control(control)
+        .run()
+}
