@@ -6,10 +6,6 @@
 //! Each module also runs the run-time tests of the body (options, a multipart exchange with one
 //! end on another thread, poll items, a monitor, raw pointers, z85 and error values), so both
 //! APIs are seen to behave alike. The tests at the bottom compare the two directly.
-//!
-//! Pending, issue 3 (not in green yet, so absent from the body): `zmq::poll`,
-//! `zmq::Socket::poll`, `zmq::proxy`, `zmq::proxy_with_capture`, `zmq::proxy_steerable`,
-//! `zmq::proxy_steerable_with_capture`.
 
 /// The body against the real `zmq` 0.10.
 mod plain {

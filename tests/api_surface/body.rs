@@ -6,10 +6,6 @@
 // and return types; generic methods are called with each argument type a user may pass;
 // exhaustive `match`es without wildcards pin the variants of every enum.
 //
-// Pending, issue 3 (not in green yet, so not used here): `zmq::poll`, `zmq::Socket::poll`,
-// `zmq::proxy`, `zmq::proxy_with_capture`, `zmq::proxy_steerable`,
-// `zmq::proxy_steerable_with_capture`.
-//
 // (Plain `//` comments: `include!` rejects inner doc comments `//!` in a fragment, E0753.)
 
 use std::os::raw::c_void;
@@ -648,8 +644,24 @@ fn surface() {
         items[0].set_events(zmq::POLLOUT);
         let _: &mut [zmq::PollItem<'_>] = &mut items;
         let _: bool = items[0].has_socket(&socket);
-        // Pending, issue 3: `zmq::poll(&mut items, -1)` and `socket.poll(zmq::POLLIN, -1)`.
+        let _: fn(&mut [zmq::PollItem<'_>], i64) -> zmq::Result<i32> = zmq::poll;
+        let _: zmq::Result<i32> = zmq::poll(&mut items, 0);
+        let _: fn(&zmq::Socket, zmq::PollEvents, i64) -> zmq::Result<i32> = zmq::Socket::poll;
     }
+    let _: zmq::Result<i32> = socket.poll(zmq::POLLIN, 0);
+
+    // --- proxies (signatures only: they run until the context ends) -------------------------
+    let _: fn(&zmq::Socket, &zmq::Socket) -> zmq::Result<()> = zmq::proxy;
+    let _: fn(&mut zmq::Socket, &mut zmq::Socket, &mut zmq::Socket) -> zmq::Result<()> =
+        zmq::proxy_with_capture;
+    let _: fn(&mut zmq::Socket, &mut zmq::Socket, &mut zmq::Socket) -> zmq::Result<()> =
+        zmq::proxy_steerable;
+    let _: fn(
+        &mut zmq::Socket,
+        &mut zmq::Socket,
+        &mut zmq::Socket,
+        &mut zmq::Socket,
+    ) -> zmq::Result<()> = zmq::proxy_steerable_with_capture;
 
     // --- Socket: raw pointers (last: they consume the socket) -------------------------------
     let mut socket = socket;
