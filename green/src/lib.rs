@@ -36,6 +36,7 @@
 
 mod context;
 pub mod fallback;
+pub mod hub;
 mod poll;
 mod poll_item;
 mod proxy;

@@ -12,6 +12,7 @@
 //! everything about *how* to park lives in the backends below it. A backend never inspects zmq
 //! state, and the socket code never names a backend.
 
+mod hub;
 mod may;
 mod timer;
 
@@ -23,13 +24,17 @@ use std::time::{Duration, Instant};
 pub(crate) enum Scheduler {
     /// A may coroutine (M:N, any worker thread).
     May,
+    /// A task of the single-threaded hub running on this thread (`crate::hub`).
+    Hub,
 }
 
 /// The scheduler running the calling code, or `None` on a plain thread (where green calls
 /// behave exactly like the blocking `zmq` calls).
 #[inline]
 pub(crate) fn current() -> Option<Scheduler> {
-    if ::may::coroutine::is_coroutine() {
+    if crate::hub::in_task() {
+        Some(Scheduler::Hub)
+    } else if ::may::coroutine::is_coroutine() {
         Some(Scheduler::May)
     } else {
         None
@@ -61,6 +66,7 @@ pub(crate) struct Registration {
 
 enum Backend {
     May(may::MayFd),
+    Hub(hub::HubFd),
 }
 
 impl Registration {
@@ -80,15 +86,21 @@ impl Registration {
         deadline: Option<Instant>,
         fallback: Duration,
     ) -> zmq::Result<Wake> {
-        match (scheduler, &self.backend) {
-            (Scheduler::May, Some(Backend::May(_))) => {}
-            (Scheduler::May, _) => {
-                self.release();
-                self.backend = Some(Backend::May(may::MayFd::register(fd)?));
-            }
+        let reusable = match (scheduler, &self.backend) {
+            (Scheduler::May, Some(Backend::May(_))) => true,
+            (Scheduler::Hub, Some(Backend::Hub(reg))) => reg.is_current(),
+            _ => false,
+        };
+        if !reusable {
+            self.release();
+            self.backend = Some(match scheduler {
+                Scheduler::May => Backend::May(may::MayFd::register(fd)?),
+                Scheduler::Hub => Backend::Hub(hub::HubFd::register(fd)?),
+            });
         }
         match &self.backend {
             Some(Backend::May(reg)) => Ok(reg.park(deadline, fallback)),
+            Some(Backend::Hub(reg)) => Ok(reg.park(deadline, fallback)),
             None => unreachable!("registered above"),
         }
     }
@@ -110,6 +122,7 @@ where
     match current() {
         None => job(),
         Some(Scheduler::May) => may::run_off_thread(job),
+        Some(Scheduler::Hub) => hub::run_off_thread(job),
     }
 }
 

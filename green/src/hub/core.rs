@@ -1,0 +1,609 @@
+//! The hub's core: tasks, the ready queue, the timer heap and the reactor (an epoll set of
+//! notification fds plus a wake-up eventfd for other threads), all driven by [`HubCore::run`]
+//! on the hub's one thread.
+//!
+//! # Invariants
+//! - Everything here is touched only from the hub's thread, except [`Remote`] (a mutex and an
+//!   eventfd) and the epoll fd itself (deregistration may happen from any thread).
+//! - No `RefCell` borrow of the state is held while a task runs: a task is taken out of its slot
+//!   (`coroutine: None`) for the duration of `resume`, and tasks call back into the core.
+//! - A task is in the ready queue at most once: only `Parked` tasks can be woken.
+//! - A task that cannot be resumed any more (finished, cancelled) leaves its slot; its key's
+//!   generation makes every stale timer entry, fd event or wake-up for it a no-op.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use corosensei::stack::DefaultStack;
+use corosensei::{Coroutine, CoroutineResult, Yielder};
+
+use super::stack_pool::StackPool;
+
+/// How a parked task is resumed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Resume {
+    /// First run, a yield, or a join/wake.
+    Run,
+    /// Its fd signalled.
+    Fd,
+    /// Its deadline passed.
+    Deadline,
+    /// A fallback check found its fd readable although no event came.
+    Fallback,
+    /// It is being cancelled: unwind.
+    Cancel,
+}
+
+type Task = Coroutine<Resume, (), (), DefaultStack>;
+
+/// A task's identity: slot index and the slot's generation when it was spawned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct TaskKey {
+    index: u32,
+    generation: u32,
+}
+
+/// What a parked task waits for.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Wait {
+    /// Registration token of the fd it waits on, if any.
+    pub(crate) token: Option<u64>,
+    /// The fd behind `token`, for fallback checks.
+    pub(crate) fd: RawFd,
+    pub(crate) deadline: Option<Instant>,
+    /// Fallback check interval (with `token` only).
+    pub(crate) fallback: Option<Duration>,
+}
+
+#[derive(Debug)]
+enum State {
+    Ready(Resume),
+    Running,
+    Parked(Wait),
+}
+
+struct Slot {
+    generation: u32,
+    /// Spawned and not finished.
+    alive: bool,
+    task: Option<Task>,
+    state: State,
+    yielder: *const Yielder<Resume, ()>,
+    cancelled: bool,
+    /// When the timer must look at this task next (deadline or fallback check).
+    wake_at: Option<Instant>,
+    /// The earliest heap entry this task has (a later `wake_at` needs no new entry).
+    queued_at: Option<Instant>,
+}
+
+/// Token of the hub's own wake-up eventfd in the epoll set.
+const REMOTE_TOKEN: u64 = 0;
+
+/// Jobs sent from other threads, and the eventfd that interrupts the hub's wait for them.
+pub(crate) struct Remote {
+    jobs: Mutex<Vec<Box<dyn FnOnce() + Send>>>,
+    eventfd: OwnedFd,
+    stop: AtomicBool,
+}
+
+impl Remote {
+    pub(crate) fn push(&self, job: Box<dyn FnOnce() + Send>) {
+        self.jobs.lock().unwrap_or_else(|e| e.into_inner()).push(job);
+        self.wake();
+    }
+
+    pub(crate) fn wake(&self) {
+        let one = 1u64.to_ne_bytes();
+        // SAFETY: writes 8 bytes from a valid buffer to the eventfd this struct owns.
+        unsafe { libc::write(self.eventfd.as_raw_fd(), one.as_ptr().cast(), 8) };
+    }
+
+    pub(crate) fn request_stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.wake();
+    }
+
+    fn drain(&self) -> Vec<Box<dyn FnOnce() + Send>> {
+        let mut counter = [0u8; 8];
+        // SAFETY: reads at most 8 bytes into a valid buffer from our non-blocking eventfd.
+        unsafe { libc::read(self.eventfd.as_raw_fd(), counter.as_mut_ptr().cast(), 8) };
+        std::mem::take(&mut *self.jobs.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+struct Tasks {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    live: usize,
+    ready: VecDeque<TaskKey>,
+    timers: BinaryHeap<Reverse<(Instant, u32, u32)>>,
+    /// Parked task per registered fd token.
+    fd_waiters: HashMap<u64, Option<TaskKey>>,
+    stacks: StackPool,
+}
+
+/// One hub's state. Lives in an `Rc` owned by [`super::Hub`].
+pub(crate) struct HubCore {
+    pub(crate) id: u64,
+    state: RefCell<Tasks>,
+    pub(crate) epoll: Arc<OwnedFd>,
+    pub(crate) remote: Arc<Remote>,
+    stopping: Cell<bool>,
+}
+
+thread_local! {
+    /// The hub running on this thread, while it runs.
+    static CURRENT_HUB: Cell<*const HubCore> = const { Cell::new(std::ptr::null()) };
+    /// The task running on this thread, while it runs.
+    static CURRENT_TASK: Cell<Option<TaskKey>> = const { Cell::new(None) };
+}
+
+/// Whether the calling code runs inside a hub task.
+#[inline]
+pub(crate) fn in_task() -> bool {
+    CURRENT_TASK.with(Cell::get).is_some()
+}
+
+/// Runs `f` with the hub running on this thread.
+///
+/// # Panics
+/// Outside a running hub.
+pub(crate) fn with_current<R>(f: impl FnOnce(&HubCore) -> R) -> R {
+    let hub = CURRENT_HUB.with(Cell::get);
+    assert!(!hub.is_null(), "zmqloop hub: not inside a running hub");
+    // SAFETY: CURRENT_HUB is set only by `HubCore::run` for its own duration, on this thread,
+    // to an `HubCore` that `run` borrows, so it is alive here.
+    f(unsafe { &*hub })
+}
+
+/// The running hub.
+///
+/// # Panics
+/// Outside a running hub.
+pub(crate) fn current_hub() -> Rc<HubCore> {
+    let hub = CURRENT_HUB.with(Cell::get);
+    assert!(!hub.is_null(), "zmqloop hub: not inside a running hub");
+    // SAFETY: CURRENT_HUB points to a live HubCore (see `with_current`), and every HubCore lives
+    // in an `Rc` (`HubCore::new`), so the pointer is that Rc's: taking one more strong count
+    // and rebuilding an Rc from it is the documented way to clone from a raw pointer.
+    unsafe {
+        Rc::increment_strong_count(hub);
+        Rc::from_raw(hub)
+    }
+}
+
+/// The task running on this thread, if any.
+pub(crate) fn current_task() -> Option<TaskKey> {
+    CURRENT_TASK.with(Cell::get)
+}
+
+/// The running hub's id, if any.
+pub(crate) fn current_id() -> Option<u64> {
+    let hub = CURRENT_HUB.with(Cell::get);
+    // SAFETY: as in `with_current`.
+    (!hub.is_null()).then(|| unsafe { (*hub).id })
+}
+
+fn last_os_error() -> std::io::Error {
+    std::io::Error::last_os_error()
+}
+
+impl HubCore {
+    /// A new hub core. It only ever lives in an `Rc`: `current_hub` relies on that.
+    pub(crate) fn new(stack_size: usize, pooled_stacks: usize) -> std::io::Result<Rc<HubCore>> {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        // SAFETY: plain syscalls; each fd is owned by an OwnedFd right after.
+        let epoll = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if epoll < 0 {
+            return Err(last_os_error());
+        }
+        // SAFETY: `epoll` is a new fd owned by nobody else.
+        let epoll = Arc::new(unsafe { OwnedFd::from_raw_fd(epoll) });
+        // SAFETY: as above.
+        let eventfd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if eventfd < 0 {
+            return Err(last_os_error());
+        }
+        // SAFETY: `eventfd` is a new fd owned by nobody else.
+        let eventfd = unsafe { OwnedFd::from_raw_fd(eventfd) };
+        epoll_ctl(epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, eventfd.as_raw_fd(), REMOTE_TOKEN)?;
+        Ok(Rc::new(HubCore {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            state: RefCell::new(Tasks {
+                slots: Vec::new(),
+                free: Vec::new(),
+                live: 0,
+                ready: VecDeque::new(),
+                timers: BinaryHeap::new(),
+                fd_waiters: HashMap::new(),
+                stacks: StackPool::new(stack_size, pooled_stacks),
+            }),
+            epoll,
+            remote: Arc::new(Remote {
+                jobs: Mutex::new(Vec::new()),
+                eventfd,
+                stop: AtomicBool::new(false),
+            }),
+            stopping: Cell::new(false),
+        }))
+    }
+
+    /// Cancels every live task (each unwinds when next resumed).
+    pub(crate) fn cancel_all(&self) {
+        let keys: Vec<TaskKey> = {
+            let state = self.state.borrow();
+            state
+                .slots
+                .iter()
+                .enumerate()
+                .filter(|(_, slot)| slot.alive)
+                .map(|(index, slot)| TaskKey {
+                    index: index as u32,
+                    generation: slot.generation,
+                })
+                .collect()
+        };
+        for key in keys {
+            self.cancel(key);
+        }
+    }
+
+    /// Number of tasks not finished yet.
+    pub(crate) fn live_tasks(&self) -> usize {
+        self.state.borrow().live
+    }
+
+    /// Creates a task running `body` and queues it.
+    pub(crate) fn spawn(&self, body: impl FnOnce() + 'static) -> TaskKey {
+        let mut state = self.state.borrow_mut();
+        let stack = state.stacks.take();
+        let task = Task::with_stack(stack, move |yielder: &Yielder<Resume, ()>, _: Resume| {
+            let key = CURRENT_TASK.with(Cell::get).expect("a task runs with its key set");
+            with_current(|hub| hub.state.borrow_mut().slot_mut(key).yielder = yielder);
+            body();
+        });
+        let index = match state.free.pop() {
+            Some(index) => index,
+            None => {
+                state.slots.push(Slot {
+                    generation: 0,
+                    alive: false,
+                    task: None,
+                    state: State::Running,
+                    yielder: std::ptr::null(),
+                    cancelled: false,
+                    wake_at: None,
+                    queued_at: None,
+                });
+                (state.slots.len() - 1) as u32
+            }
+        };
+        let slot = &mut state.slots[index as usize];
+        slot.generation = slot.generation.wrapping_add(1);
+        slot.task = Some(task);
+        slot.alive = true;
+        slot.state = State::Ready(Resume::Run);
+        slot.cancelled = false;
+        slot.wake_at = None;
+        slot.queued_at = None;
+        let key = TaskKey {
+            index,
+            generation: slot.generation,
+        };
+        state.live += 1;
+        state.ready.push_back(key);
+        key
+    }
+
+    /// Wakes a parked task (no-op for a task that is not parked or no longer exists).
+    pub(crate) fn wake(&self, key: TaskKey, why: Resume) {
+        self.state.borrow_mut().wake(key, why);
+    }
+
+    /// Marks a task cancelled and wakes it so that it unwinds. Returns false if it is gone.
+    pub(crate) fn cancel(&self, key: TaskKey) -> bool {
+        let mut state = self.state.borrow_mut();
+        let Some(slot) = state.slot_checked(key) else {
+            return false;
+        };
+        slot.cancelled = true;
+        state.wake(key, Resume::Cancel);
+        true
+    }
+
+    /// Registers `fd` (edge-triggered input) under a new token.
+    pub(crate) fn register_fd(&self, fd: RawFd) -> std::io::Result<u64> {
+        static NEXT_TOKEN: AtomicU64 = AtomicU64::new(REMOTE_TOKEN + 1);
+        let token = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
+        epoll_ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, token)?;
+        self.state.borrow_mut().fd_waiters.insert(token, None);
+        Ok(token)
+    }
+
+    /// Forgets a token (its fd was removed from the epoll set by the caller).
+    pub(crate) fn forget_fd(&self, token: u64) {
+        self.state.borrow_mut().fd_waiters.remove(&token);
+    }
+
+    /// Parks the calling task until `wait` is satisfied; returns why it was resumed.
+    ///
+    /// A cancelled task unwinds from here (with a [`super::Cancelled`] panic) instead.
+    pub(crate) fn park(&self, wait: Wait) -> Resume {
+        let key = CURRENT_TASK.with(Cell::get).expect("zmqloop hub: park outside a task");
+        let yielder = {
+            let mut state = self.state.borrow_mut();
+            if state.slot_mut(key).cancelled {
+                drop(state);
+                std::panic::resume_unwind(Box::new(super::Cancelled));
+            }
+            if let Some(token) = wait.token {
+                state.fd_waiters.insert(token, Some(key));
+            }
+            let wake_at = match (wait.deadline, wait.fallback) {
+                (Some(deadline), Some(every)) => Some(deadline.min(Instant::now() + every)),
+                (deadline, None) => deadline,
+                (None, Some(every)) => Some(Instant::now() + every),
+            };
+            state.arm(key, wake_at);
+            let slot = state.slot_mut(key);
+            slot.state = State::Parked(wait);
+            slot.yielder
+        };
+        // SAFETY: the yielder lives on this task's stack, which is the stack running now.
+        let resume = unsafe { &*yielder }.suspend(());
+        if let Some(token) = wait.token {
+            if let Some(waiter) = self.state.borrow_mut().fd_waiters.get_mut(&token) {
+                *waiter = None;
+            }
+        }
+        if resume == Resume::Cancel {
+            std::panic::resume_unwind(Box::new(super::Cancelled));
+        }
+        resume
+    }
+
+    /// Puts the calling task at the back of the ready queue and lets the others run.
+    pub(crate) fn yield_now(&self) {
+        let key = CURRENT_TASK.with(Cell::get).expect("zmqloop hub: yield outside a task");
+        let yielder = {
+            let mut state = self.state.borrow_mut();
+            let slot = state.slot_mut(key);
+            slot.state = State::Ready(Resume::Run);
+            let yielder = slot.yielder;
+            state.ready.push_back(key);
+            yielder
+        };
+        // SAFETY: as in `park`.
+        if unsafe { &*yielder }.suspend(()) == Resume::Cancel {
+            std::panic::resume_unwind(Box::new(super::Cancelled));
+        }
+    }
+
+    pub(crate) fn request_stop(&self) {
+        self.stopping.set(true);
+    }
+
+    /// Runs tasks until `done()` holds, no task is left, or a stop was requested.
+    pub(crate) fn run(&self, done: &dyn Fn() -> bool) {
+        let previous = CURRENT_HUB.with(|hub| hub.replace(self));
+        assert!(
+            previous.is_null() || std::ptr::eq(previous, self),
+            "zmqloop hub: another hub is already running on this thread"
+        );
+        let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
+        self.stopping.set(false);
+        loop {
+            self.run_ready();
+            if done() || self.live_tasks() == 0 || self.stopping.get() {
+                break;
+            }
+            if self.remote.stop.swap(false, Ordering::SeqCst) {
+                break;
+            }
+            let timeout = self.poll_timeout();
+            self.wait_for_events(&mut events, timeout);
+            self.expire_timers();
+        }
+        CURRENT_HUB.with(|hub| hub.set(previous));
+    }
+
+    /// Resumes the tasks that are ready now (not those made ready meanwhile: I/O gets a turn
+    /// after every pass).
+    fn run_ready(&self) {
+        let pass = self.state.borrow().ready.len();
+        for _ in 0..pass {
+            let Some(key) = self.state.borrow_mut().ready.pop_front() else {
+                break;
+            };
+            self.resume(key);
+        }
+    }
+
+    fn resume(&self, key: TaskKey) {
+        let (mut task, why) = {
+            let mut state = self.state.borrow_mut();
+            let Some(slot) = state.slot_checked(key) else {
+                return;
+            };
+            let why = match slot.state {
+                State::Ready(why) => why,
+                _ => return,
+            };
+            slot.state = State::Running;
+            (slot.task.take().expect("a ready task has its coroutine"), why)
+        };
+        let outer = CURRENT_TASK.with(|current| current.replace(Some(key)));
+        let outcome = task.resume(why);
+        CURRENT_TASK.with(|current| current.set(outer));
+        let mut state = self.state.borrow_mut();
+        match outcome {
+            CoroutineResult::Yield(()) => state.slot_mut(key).task = Some(task),
+            CoroutineResult::Return(()) => {
+                state.stacks.give(task.into_stack());
+                let slot = state.slot_mut(key);
+                slot.alive = false;
+                slot.wake_at = None;
+                slot.yielder = std::ptr::null();
+                state.free.push(key.index);
+                state.live -= 1;
+            }
+        }
+    }
+
+    fn poll_timeout(&self) -> libc::c_int {
+        let state = self.state.borrow();
+        if !state.ready.is_empty() {
+            return 0;
+        }
+        match state.timers.peek() {
+            None => -1,
+            Some(Reverse((at, _, _))) => {
+                let wait = at.saturating_duration_since(Instant::now());
+                // Round up so that the timer is due when the wait ends.
+                libc::c_int::try_from(wait.as_micros().div_ceil(1000)).unwrap_or(libc::c_int::MAX)
+            }
+        }
+    }
+
+    fn wait_for_events(&self, events: &mut [libc::epoll_event], timeout: libc::c_int) {
+        // SAFETY: `events` is a valid buffer of `events.len()` entries for the kernel to fill.
+        let count = unsafe {
+            libc::epoll_wait(
+                self.epoll.as_raw_fd(),
+                events.as_mut_ptr(),
+                events.len() as libc::c_int,
+                timeout,
+            )
+        };
+        let count = usize::try_from(count).unwrap_or(0); // EINTR: nothing happened
+        let mut remote_jobs = Vec::new();
+        {
+            let mut state = self.state.borrow_mut();
+            for event in &events[..count] {
+                let token = event.u64;
+                if token == REMOTE_TOKEN {
+                    remote_jobs = self.remote.drain();
+                } else if let Some(Some(key)) = state.fd_waiters.get(&token).copied() {
+                    state.wake(key, Resume::Fd);
+                }
+            }
+        }
+        for job in remote_jobs {
+            job();
+        }
+    }
+
+    fn expire_timers(&self) {
+        let now = Instant::now();
+        let mut checks = Vec::new();
+        let mut state = self.state.borrow_mut();
+        while let Some(&Reverse((at, index, generation))) = state.timers.peek() {
+            if at > now {
+                break;
+            }
+            state.timers.pop();
+            let key = TaskKey { index, generation };
+            let Some(slot) = state.slot_checked(key) else {
+                continue;
+            };
+            if slot.queued_at == Some(at) {
+                slot.queued_at = None;
+            }
+            let Some(wake_at) = slot.wake_at else {
+                continue;
+            };
+            let State::Parked(wait) = slot.state else {
+                continue;
+            };
+            if wake_at > now {
+                state.arm(key, Some(wake_at));
+            } else if wait.deadline.is_some_and(|d| d <= now) {
+                state.wake(key, Resume::Deadline);
+            } else {
+                checks.push((key, wait));
+            }
+        }
+        for (key, wait) in checks {
+            if fd_is_readable(wait.fd) {
+                state.wake(key, Resume::Fallback);
+            } else {
+                let every = wait.fallback.unwrap_or(Duration::from_secs(1));
+                let next = wait.deadline.map_or(now + every, |d| d.min(now + every));
+                state.arm(key, Some(next));
+            }
+        }
+    }
+}
+
+impl Tasks {
+    fn slot_checked(&mut self, key: TaskKey) -> Option<&mut Slot> {
+        self.slots
+            .get_mut(key.index as usize)
+            .filter(|slot| slot.alive && slot.generation == key.generation)
+    }
+
+    fn slot_mut(&mut self, key: TaskKey) -> &mut Slot {
+        &mut self.slots[key.index as usize]
+    }
+
+    fn wake(&mut self, key: TaskKey, why: Resume) {
+        let Some(slot) = self.slot_checked(key) else {
+            return;
+        };
+        if let State::Parked(_) = slot.state {
+            slot.state = State::Ready(why);
+            slot.wake_at = None;
+            self.ready.push_back(key);
+        } else if why == Resume::Cancel {
+            if let State::Ready(_) = slot.state {
+                slot.state = State::Ready(Resume::Cancel);
+            }
+        }
+    }
+
+    fn arm(&mut self, key: TaskKey, at: Option<Instant>) {
+        let slot = self.slot_mut(key);
+        slot.wake_at = at;
+        if let Some(at) = at {
+            if slot.queued_at.is_none_or(|queued| at < queued) {
+                slot.queued_at = Some(at);
+                self.timers.push(Reverse((at, key.index, key.generation)));
+            }
+        }
+    }
+}
+
+fn epoll_ctl(epoll: RawFd, op: libc::c_int, fd: RawFd, token: u64) -> std::io::Result<()> {
+    let mut event = libc::epoll_event {
+        events: (libc::EPOLLIN | libc::EPOLLET) as u32,
+        u64: token,
+    };
+    // SAFETY: `epoll` is a live epoll fd and `event` outlives the call.
+    if unsafe { libc::epoll_ctl(epoll, op, fd, &mut event) } < 0 {
+        return Err(last_os_error());
+    }
+    Ok(())
+}
+
+/// Removes `fd` from `epoll` (callable from any thread).
+pub(crate) fn epoll_remove(epoll: &OwnedFd, fd: RawFd) {
+    // SAFETY: `epoll` is a live epoll fd; a null event is allowed for EPOLL_CTL_DEL.
+    unsafe { libc::epoll_ctl(epoll.as_raw_fd(), libc::EPOLL_CTL_DEL, fd, std::ptr::null_mut()) };
+}
+
+fn fd_is_readable(fd: RawFd) -> bool {
+    let mut check = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd; zero timeout.
+    let ready = unsafe { libc::poll(&mut check, 1, 0) };
+    ready > 0 && check.revents != 0
+}
