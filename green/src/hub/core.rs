@@ -14,7 +14,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -123,8 +123,8 @@ struct Tasks {
     live: usize,
     ready: VecDeque<TaskKey>,
     timers: BinaryHeap<Reverse<(Instant, u32, u32)>>,
-    /// Parked task per registered fd token.
-    fd_waiters: HashMap<u64, Option<TaskKey>>,
+    /// Registered fds: token -> the task parked on it.
+    fds: FdTable,
     stacks: StackPool,
 }
 
@@ -221,7 +221,7 @@ impl HubCore {
                 live: 0,
                 ready: VecDeque::new(),
                 timers: BinaryHeap::new(),
-                fd_waiters: HashMap::new(),
+                fds: FdTable::default(),
                 stacks: StackPool::new(stack_size, pooled_stacks),
             }),
             epoll,
@@ -319,16 +319,17 @@ impl HubCore {
 
     /// Registers `fd` (edge-triggered input) under a new token.
     pub(crate) fn register_fd(&self, fd: RawFd) -> std::io::Result<u64> {
-        static NEXT_TOKEN: AtomicU64 = AtomicU64::new(REMOTE_TOKEN + 1);
-        let token = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
-        epoll_ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, token)?;
-        self.state.borrow_mut().fd_waiters.insert(token, None);
+        let token = self.state.borrow_mut().fds.insert();
+        if let Err(err) = epoll_ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, token) {
+            self.state.borrow_mut().fds.remove(token);
+            return Err(err);
+        }
         Ok(token)
     }
 
     /// Forgets a token (its fd was removed from the epoll set by the caller).
     pub(crate) fn forget_fd(&self, token: u64) {
-        self.state.borrow_mut().fd_waiters.remove(&token);
+        self.state.borrow_mut().fds.remove(token);
     }
 
     /// Parks the calling task until `wait` is satisfied; returns why it was resumed.
@@ -343,7 +344,7 @@ impl HubCore {
                 std::panic::resume_unwind(Box::new(super::Cancelled));
             }
             if let Some(token) = wait.token {
-                state.fd_waiters.insert(token, Some(key));
+                state.fds.set_waiter(token, Some(key));
             }
             let wake_at = match (wait.deadline, wait.fallback) {
                 (Some(deadline), Some(every)) => Some(deadline.min(Instant::now() + every)),
@@ -358,9 +359,7 @@ impl HubCore {
         // SAFETY: the yielder lives on this task's stack, which is the stack running now.
         let resume = unsafe { &*yielder }.suspend(());
         if let Some(token) = wait.token {
-            if let Some(waiter) = self.state.borrow_mut().fd_waiters.get_mut(&token) {
-                *waiter = None;
-            }
+            self.state.borrow_mut().fds.set_waiter(token, None);
         }
         if resume == Resume::Cancel {
             std::panic::resume_unwind(Box::new(super::Cancelled));
@@ -489,7 +488,7 @@ impl HubCore {
                 let token = event.u64;
                 if token == REMOTE_TOKEN {
                     remote_jobs = self.remote.drain();
-                } else if let Some(Some(key)) = state.fd_waiters.get(&token).copied() {
+                } else if let Some(key) = state.fds.waiter(token) {
                     state.wake(key, Resume::Fd);
                 }
             }
@@ -576,6 +575,61 @@ impl Tasks {
                 self.timers.push(Reverse((at, key.index, key.generation)));
             }
         }
+    }
+}
+
+/// Registered fds by token: a slab, so the hot path (park, event, resume) costs an index, not a
+/// hash. A token is `generation << 32 | (index + 1)`; 0 is [`REMOTE_TOKEN`].
+#[derive(Default)]
+struct FdTable {
+    entries: Vec<FdEntry>,
+    free: Vec<u32>,
+}
+
+#[derive(Default)]
+struct FdEntry {
+    generation: u32,
+    live: bool,
+    waiter: Option<TaskKey>,
+}
+
+impl FdTable {
+    fn insert(&mut self) -> u64 {
+        let index = self.free.pop().unwrap_or_else(|| {
+            self.entries.push(FdEntry::default());
+            (self.entries.len() - 1) as u32
+        });
+        let entry = &mut self.entries[index as usize];
+        entry.generation = entry.generation.wrapping_add(1);
+        entry.live = true;
+        entry.waiter = None;
+        (u64::from(entry.generation) << 32) | (u64::from(index) + 1)
+    }
+
+    fn entry(&mut self, token: u64) -> Option<&mut FdEntry> {
+        let index = (token & 0xffff_ffff).checked_sub(1)? as usize;
+        let generation = (token >> 32) as u32;
+        self.entries
+            .get_mut(index)
+            .filter(|entry| entry.live && entry.generation == generation)
+    }
+
+    fn remove(&mut self, token: u64) {
+        if let Some(entry) = self.entry(token) {
+            entry.live = false;
+            entry.waiter = None;
+            self.free.push(((token & 0xffff_ffff) - 1) as u32);
+        }
+    }
+
+    fn set_waiter(&mut self, token: u64, waiter: Option<TaskKey>) {
+        if let Some(entry) = self.entry(token) {
+            entry.waiter = waiter;
+        }
+    }
+
+    fn waiter(&mut self, token: u64) -> Option<TaskKey> {
+        self.entry(token).and_then(|entry| entry.waiter)
     }
 }
 
