@@ -374,3 +374,30 @@ fn green_poll_and_join_inside_the_hub() {
         });
     });
 }
+
+#[test]
+fn dropping_a_hub_cancels_its_parked_tasks_and_closes_their_sockets() {
+    on_hub(|_| {
+        let mut ctx = zmq::Context::new();
+        let hub = Hub::new().unwrap();
+        for _ in 0..10 {
+            let pull = ctx.socket(zmq::PULL).unwrap();
+            pull.bind(&inproc("drop-hub")).unwrap();
+            hub.spawn(move || pull.recv_bytes(0));
+        }
+        // Start them so that they park in recv, then stop and drop the hub.
+        hub.block_on(hub::yield_now);
+        assert_eq!(hub.tasks(), 10);
+        drop(hub);
+        // Every socket was closed by the unwinding: termination (which waits for them) ends.
+        ctx.destroy().unwrap();
+    });
+}
+
+#[test]
+#[should_panic(expected = "cannot be run from inside a hub task")]
+fn running_a_hub_from_inside_a_task_is_refused() {
+    let hub = Rc::new(Hub::new().unwrap());
+    let inner = hub.clone();
+    hub.block_on(move || inner.run());
+}

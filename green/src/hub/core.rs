@@ -390,9 +390,13 @@ impl HubCore {
 
     /// Runs tasks until `done()` holds, no task is left, or a stop was requested.
     pub(crate) fn run(&self, done: &dyn Fn() -> bool) {
+        assert!(
+            !in_task(),
+            "zmqloop hub: a hub cannot be run from inside a hub task (park or join instead)"
+        );
         let previous = CURRENT_HUB.with(|hub| hub.replace(self));
         assert!(
-            previous.is_null() || std::ptr::eq(previous, self),
+            previous.is_null(),
             "zmqloop hub: another hub is already running on this thread"
         );
         let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
