@@ -26,9 +26,24 @@
 //! producer.join().unwrap();
 //! ```
 //!
+//! - [`eventloop`]: an IOLoop with ZmqStream (pyzmq's `zmq.eventloop`), running on the green
+//!   poller, so it also runs inside a coroutine as `zmqloop::green::eventloop`.
+//!
 //! See `ARCHITECTURE.md` for how the layers fit together.
 #![warn(missing_docs)]
 
+pub mod eventloop;
+
 /// The green (cooperative) `zmq` API: the whole of the `zmq` crate's API, with green
-/// `Context` and `Socket`. See the [`zmqloop_green`] crate docs.
-pub use zmqloop_green as green;
+/// `Context` and `Socket`, plus green poll, proxies, devices and the hub. See the
+/// [`zmqloop_green`] crate docs.
+pub mod green {
+    pub use zmqloop_green::*;
+
+    /// The event loop running on the green poller: the same [`IOLoop`](crate::eventloop::IOLoop)
+    /// and [`ZmqStream`](crate::eventloop::ZmqStream) as `zmqloop::eventloop`; started inside a
+    /// may coroutine or a hub task, the loop parks only that coroutine while it waits.
+    pub mod eventloop {
+        pub use crate::eventloop::*;
+    }
+}

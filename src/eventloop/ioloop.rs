@@ -1,0 +1,510 @@
+//! [`IOLoop`]: handlers for sockets and fds, callbacks, timeouts, periodic callbacks and
+//! tickets, on one thread (the contract of the tornado IOLoop that pyzmq's ZMQStream was built
+//! on, plus CZMQ zloop's repeating timers and tickets).
+//!
+//! The waiting step is the green [`Poller`]: on a plain thread it is a blocking `zmq_poll`; in a
+//! may coroutine or a hub task it parks only that coroutine. That is the whole difference
+//! between the plain loop and the green one (`zmqloop::green::eventloop`).
+//!
+//! # Invariants
+//! - The poller holds `&'static` references to sockets that are really borrowed from the `Rc`s
+//!   in `handlers`: a socket leaves the poller before its `Rc` leaves `handlers`, and the poller
+//!   is dropped before the handlers (field order of [`Inner`]).
+//! - No `RefCell` borrow is held while user code runs: callbacks, timers and handlers are taken
+//!   out (or `Rc`-cloned) first, so they may call back into the loop freely.
+
+use std::cell::{Cell, RefCell};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::io::RawFd;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::{Rc, Weak};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use zmqloop_green::{PollEvents, PollTarget, Poller, Socket};
+
+use super::timers::Timers;
+
+type Callback = Box<dyn FnOnce()>;
+type HandlerFn = Rc<RefCell<dyn FnMut(PollEvents)>>;
+
+/// What a handler watches.
+enum Target {
+    Socket(Rc<Socket>),
+    Fd(RawFd),
+}
+
+struct Handler {
+    target: Target,
+    events: PollEvents,
+    callback: HandlerFn,
+}
+
+/// What other threads may do to a loop: queue callbacks, stop it. The eventfd wakes its poll.
+struct Remote {
+    callbacks: Mutex<Vec<Box<dyn FnOnce() + Send>>>,
+    stop: AtomicBool,
+    eventfd: OwnedFd,
+}
+
+impl Remote {
+    fn wake(&self) {
+        let one = 1u64.to_ne_bytes();
+        // SAFETY: writes 8 bytes from a valid buffer to the eventfd this struct owns.
+        unsafe { libc::write(self.eventfd.as_raw_fd(), one.as_ptr().cast(), 8) };
+    }
+
+    fn drain_wakeups(&self) {
+        let mut counter = [0u8; 8];
+        // SAFETY: reads at most 8 bytes into a valid buffer from our non-blocking eventfd.
+        unsafe { libc::read(self.eventfd.as_raw_fd(), counter.as_mut_ptr().cast(), 8) };
+    }
+}
+
+struct Inner {
+    /// Declared before `handlers`: dropped first (see the module invariants).
+    poller: RefCell<Poller<'static>>,
+    handlers: RefCell<Vec<Handler>>,
+    callbacks: RefCell<Vec<Callback>>,
+    timers: RefCell<Timers>,
+    remote: Arc<Remote>,
+    running: Cell<bool>,
+    stop_requested: Cell<bool>,
+    ticket_delay: Cell<Duration>,
+}
+
+/// An event loop on the current thread. Cheap to clone (clones share the loop); not `Send`.
+///
+/// ```
+/// use std::cell::Cell;
+/// use std::rc::Rc;
+/// use std::time::Duration;
+/// use zmqloop::eventloop::IOLoop;
+///
+/// let ioloop = IOLoop::new().unwrap();
+/// let fired = Rc::new(Cell::new(0));
+/// let counter = fired.clone();
+/// let stopper = ioloop.clone();
+/// ioloop.call_later(Duration::from_millis(5), move || {
+///     counter.set(counter.get() + 1);
+///     stopper.stop();
+/// });
+/// ioloop.start().unwrap();
+/// assert_eq!(fired.get(), 1);
+/// ```
+#[derive(Clone)]
+pub struct IOLoop {
+    inner: Rc<Inner>,
+}
+
+/// A thread-safe handle to an [`IOLoop`]: queue callbacks and stop it from any thread.
+#[derive(Clone)]
+pub struct IOLoopHandle {
+    remote: Arc<Remote>,
+}
+
+impl IOLoopHandle {
+    /// Runs `callback` on the loop's next iteration, waking the loop if it is waiting.
+    pub fn add_callback(&self, callback: impl FnOnce() + Send + 'static) {
+        self.remote
+            .callbacks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Box::new(callback));
+        self.remote.wake();
+    }
+
+    /// Makes the loop's `start` return (after its current iteration).
+    pub fn stop(&self) {
+        self.remote.stop.store(true, Ordering::SeqCst);
+        self.remote.wake();
+    }
+}
+
+/// A pending timeout from [`IOLoop::call_later`] or [`IOLoop::call_at`].
+#[derive(Clone)]
+pub struct Timeout {
+    seq: u64,
+    inner: Weak<Inner>,
+}
+
+impl Timeout {
+    /// Cancels the timeout; returns false if it already ran or was cancelled.
+    pub fn cancel(&self) -> bool {
+        self.inner
+            .upgrade()
+            .is_some_and(|inner| inner.timers.borrow_mut().cancel(self.seq))
+    }
+
+    /// Whether the timeout is still pending.
+    pub fn is_pending(&self) -> bool {
+        self.inner
+            .upgrade()
+            .is_some_and(|inner| inner.timers.borrow().is_pending(self.seq))
+    }
+}
+
+/// Logs and swallows a panic from user code: one failing callback must not stop the loop.
+fn guarded(what: &str, f: impl FnOnce()) {
+    if let Err(panic) = catch_unwind(AssertUnwindSafe(f)) {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "non-string panic".into());
+        log::error!("zmqloop: a {what} panicked: {message}; the loop goes on");
+    }
+}
+
+fn ms_until(deadline: Instant) -> i64 {
+    let wait = deadline.saturating_duration_since(Instant::now());
+    i64::try_from(wait.as_micros().div_ceil(1000)).unwrap_or(i64::MAX)
+}
+
+impl IOLoop {
+    /// A new loop on the current thread.
+    pub fn new() -> std::io::Result<IOLoop> {
+        // SAFETY: plain syscall; the fd is owned by an OwnedFd right after.
+        let raw = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if raw < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: `raw` is a new fd owned by nobody else.
+        let eventfd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let mut poller = Poller::new();
+        poller
+            .register_fd(eventfd.as_raw_fd(), zmqloop_green::POLLIN)
+            .map_err(std::io::Error::from)?;
+        Ok(IOLoop {
+            inner: Rc::new(Inner {
+                poller: RefCell::new(poller),
+                handlers: RefCell::new(Vec::new()),
+                callbacks: RefCell::new(Vec::new()),
+                timers: RefCell::new(Timers::default()),
+                remote: Arc::new(Remote {
+                    callbacks: Mutex::new(Vec::new()),
+                    stop: AtomicBool::new(false),
+                    eventfd,
+                }),
+                running: Cell::new(false),
+                stop_requested: Cell::new(false),
+                ticket_delay: Cell::new(Duration::from_secs(1)),
+            }),
+        })
+    }
+
+    /// A handle for other threads.
+    pub fn handle(&self) -> IOLoopHandle {
+        IOLoopHandle {
+            remote: self.inner.remote.clone(),
+        }
+    }
+
+    fn position(&self, socket: Option<&Socket>, fd: Option<RawFd>) -> Option<usize> {
+        self.inner
+            .handlers
+            .borrow()
+            .iter()
+            .position(|h| match (&h.target, socket, fd) {
+                (Target::Socket(s), Some(socket), _) => std::ptr::eq(&**s, socket),
+                (Target::Fd(f), _, Some(fd)) => *f == fd,
+                _ => false,
+            })
+    }
+
+    /// Calls `handler(events)` whenever `socket` has any of `events`. The loop keeps the
+    /// socket alive until the handler is removed. EBUSY if the socket already has a handler.
+    pub fn add_handler(
+        &self,
+        socket: Rc<Socket>,
+        events: PollEvents,
+        handler: impl FnMut(PollEvents) + 'static,
+    ) -> zmqloop_green::Result<()> {
+        if self.position(Some(&socket), None).is_some() {
+            return Err(zmqloop_green::Error::EBUSY);
+        }
+        // SAFETY: the reference is used only by the poller, and the `Rc` it points into stays
+        // in `handlers` until the socket is unregistered from the poller (module invariants).
+        let static_socket: &'static Socket = unsafe { &*Rc::as_ptr(&socket) };
+        self.inner
+            .poller
+            .borrow_mut()
+            .register(static_socket, events)?;
+        self.inner.handlers.borrow_mut().push(Handler {
+            target: Target::Socket(socket),
+            events,
+            callback: Rc::new(RefCell::new(handler)),
+        });
+        Ok(())
+    }
+
+    /// Calls `handler(events)` whenever the plain fd `fd` has any of `events`. EBUSY if the fd
+    /// already has a handler.
+    pub fn add_fd_handler(
+        &self,
+        fd: RawFd,
+        events: PollEvents,
+        handler: impl FnMut(PollEvents) + 'static,
+    ) -> zmqloop_green::Result<()> {
+        if self.position(None, Some(fd)).is_some() || fd == self.inner.remote.eventfd.as_raw_fd() {
+            return Err(zmqloop_green::Error::EBUSY);
+        }
+        self.inner.poller.borrow_mut().register_fd(fd, events)?;
+        self.inner.handlers.borrow_mut().push(Handler {
+            target: Target::Fd(fd),
+            events,
+            callback: Rc::new(RefCell::new(handler)),
+        });
+        Ok(())
+    }
+
+    /// Changes the events a socket's handler waits for (ENOENT if it has none). Empty events
+    /// keep the handler but pause it.
+    pub fn update_handler(&self, socket: &Socket, events: PollEvents) -> zmqloop_green::Result<()> {
+        let index = self
+            .position(Some(socket), None)
+            .ok_or(zmqloop_green::Error::ENOENT)?;
+        self.set_events(index, events)
+    }
+
+    /// Changes the events a plain fd's handler waits for (ENOENT if it has none).
+    pub fn update_fd_handler(&self, fd: RawFd, events: PollEvents) -> zmqloop_green::Result<()> {
+        let index = self
+            .position(None, Some(fd))
+            .ok_or(zmqloop_green::Error::ENOENT)?;
+        self.set_events(index, events)
+    }
+
+    fn set_events(&self, index: usize, events: PollEvents) -> zmqloop_green::Result<()> {
+        let mut handlers = self.inner.handlers.borrow_mut();
+        let handler = &mut handlers[index];
+        handler.events = events;
+        let mut poller = self.inner.poller.borrow_mut();
+        match &handler.target {
+            Target::Socket(socket) => {
+                // SAFETY: as in `add_handler`; the Rc stays in `handlers`.
+                let static_socket: &'static Socket = unsafe { &*Rc::as_ptr(socket) };
+                poller.register(static_socket, events)
+            }
+            Target::Fd(fd) => poller.register_fd(*fd, events),
+        }
+    }
+
+    /// Removes a socket's handler and returns the loop's reference to the socket (ENOENT if
+    /// it has none).
+    pub fn remove_handler(&self, socket: &Socket) -> zmqloop_green::Result<Rc<Socket>> {
+        let index = self
+            .position(Some(socket), None)
+            .ok_or(zmqloop_green::Error::ENOENT)?;
+        match self.remove_at(index).target {
+            Target::Socket(socket) => Ok(socket),
+            Target::Fd(_) => unreachable!("found as a socket"),
+        }
+    }
+
+    /// Removes a plain fd's handler (ENOENT if it has none).
+    pub fn remove_fd_handler(&self, fd: RawFd) -> zmqloop_green::Result<()> {
+        let index = self
+            .position(None, Some(fd))
+            .ok_or(zmqloop_green::Error::ENOENT)?;
+        self.remove_at(index);
+        Ok(())
+    }
+
+    fn remove_at(&self, index: usize) -> Handler {
+        let mut handlers = self.inner.handlers.borrow_mut();
+        let mut poller = self.inner.poller.borrow_mut();
+        // Leaves the poller first (module invariants). A paused handler (empty events) is not
+        // in the poller, hence the ignored EINVAL.
+        let _ = match &handlers[index].target {
+            Target::Socket(socket) => poller.unregister(socket),
+            Target::Fd(fd) => poller.unregister_fd(*fd),
+        };
+        handlers.remove(index)
+    }
+
+    /// Runs `callback` on the next iteration of the loop (callbacks added while callbacks run
+    /// wait for the iteration after). Not thread-safe: see [`IOLoopHandle::add_callback`].
+    pub fn add_callback(&self, callback: impl FnOnce() + 'static) {
+        self.inner.callbacks.borrow_mut().push(Box::new(callback));
+    }
+
+    /// Runs `callback` once, `delay` from now.
+    pub fn call_later(&self, delay: Duration, callback: impl FnOnce() + 'static) -> Timeout {
+        self.call_at(Instant::now() + delay, callback)
+    }
+
+    /// Runs `callback` once at `deadline` (timeouts with the same deadline run in the order
+    /// they were added).
+    pub fn call_at(&self, deadline: Instant, callback: impl FnOnce() + 'static) -> Timeout {
+        let seq = self
+            .inner
+            .timers
+            .borrow_mut()
+            .add(deadline, Box::new(callback));
+        Timeout {
+            seq,
+            inner: Rc::downgrade(&self.inner),
+        }
+    }
+
+    /// Cancels `timeout` (same as [`Timeout::cancel`]).
+    pub fn remove_timeout(&self, timeout: &Timeout) -> bool {
+        timeout.cancel()
+    }
+
+    /// The delay of [tickets](IOLoop::add_ticket) (default 1 s).
+    pub fn set_ticket_delay(&self, delay: Duration) {
+        self.inner.ticket_delay.set(delay);
+    }
+
+    pub(crate) fn ticket_delay(&self) -> Duration {
+        self.inner.ticket_delay.get()
+    }
+
+    /// Whether `start` is running.
+    pub fn is_running(&self) -> bool {
+        self.inner.running.get()
+    }
+
+    /// Makes `start` return after the current iteration; called before `start`, makes the
+    /// next `start` return at once.
+    pub fn stop(&self) {
+        self.inner.stop_requested.set(true);
+    }
+
+    /// Removes every handler, callback and timeout (dropping the loop's references to its
+    /// sockets).
+    pub fn close(&self) {
+        let count = self.inner.handlers.borrow().len();
+        for index in (0..count).rev() {
+            self.remove_at(index);
+        }
+        self.inner.callbacks.borrow_mut().clear();
+        *self.inner.timers.borrow_mut() = Timers::default();
+    }
+
+    /// Runs the loop until [`stop`](IOLoop::stop). Returns `Ok` when stopped or when the
+    /// sockets' context is terminated (ETERM ends the loop quietly); other poll errors are
+    /// returned.
+    ///
+    /// # Panics
+    /// If the loop is already running.
+    pub fn start(&self) -> zmqloop_green::Result<()> {
+        assert!(!self.is_running(), "zmqloop: IOLoop::start while it runs");
+        if self.inner.stop_requested.replace(false) {
+            return Ok(());
+        }
+        self.inner.running.set(true);
+        let outcome = self.run();
+        self.inner.running.set(false);
+        self.inner.stop_requested.set(false);
+        outcome
+    }
+
+    fn run(&self) -> zmqloop_green::Result<()> {
+        loop {
+            self.take_remote_callbacks();
+            let callbacks = std::mem::take(&mut *self.inner.callbacks.borrow_mut());
+            for callback in callbacks {
+                guarded("callback", callback);
+            }
+            if self.should_stop() {
+                return Ok(());
+            }
+            let timeout = if !self.inner.callbacks.borrow().is_empty() {
+                0
+            } else {
+                self.inner
+                    .timers
+                    .borrow_mut()
+                    .next_deadline()
+                    .map_or(-1, ms_until)
+            };
+            let ready = match self.poll(timeout) {
+                Ok(ready) => ready,
+                Err(zmqloop_green::Error::ETERM) => {
+                    log::debug!("zmqloop: IOLoop ends: context terminated");
+                    return Ok(());
+                }
+                Err(err) => return Err(err),
+            };
+            let due = self.inner.timers.borrow_mut().take_due(Instant::now());
+            for timer in due {
+                guarded("timeout", timer);
+            }
+            self.dispatch(ready);
+            if self.should_stop() {
+                return Ok(());
+            }
+        }
+    }
+
+    fn should_stop(&self) -> bool {
+        self.inner.stop_requested.get() || self.inner.remote.stop.swap(false, Ordering::SeqCst)
+    }
+
+    fn take_remote_callbacks(&self) {
+        let remote: Vec<_> = std::mem::take(
+            &mut *self
+                .inner
+                .remote
+                .callbacks
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        let mut callbacks = self.inner.callbacks.borrow_mut();
+        for callback in remote {
+            callbacks.push(callback);
+        }
+    }
+
+    /// Polls and returns the ready handlers' keys (socket pointer or fd) with their events.
+    fn poll(&self, timeout: i64) -> zmqloop_green::Result<Vec<(ReadyKey, PollEvents)>> {
+        let mut poller = self.inner.poller.borrow_mut();
+        poller.poll(timeout)?;
+        let eventfd = self.inner.remote.eventfd.as_raw_fd();
+        let mut ready = Vec::new();
+        for (target, events) in poller.ready() {
+            match target {
+                PollTarget::Fd(fd) if fd == eventfd => self.inner.remote.drain_wakeups(),
+                PollTarget::Fd(fd) => ready.push((ReadyKey::Fd(fd), events)),
+                PollTarget::Socket(socket) => {
+                    ready.push((ReadyKey::Socket(socket as *const Socket), events))
+                }
+            }
+        }
+        Ok(ready)
+    }
+
+    fn dispatch(&self, ready: Vec<(ReadyKey, PollEvents)>) {
+        for (key, events) in ready {
+            let callback = {
+                let handlers = self.inner.handlers.borrow();
+                handlers
+                    .iter()
+                    .find(|h| match (&h.target, key) {
+                        (Target::Socket(s), ReadyKey::Socket(p)) => std::ptr::eq(&**s, p),
+                        (Target::Fd(f), ReadyKey::Fd(fd)) => *f == fd,
+                        _ => false,
+                    })
+                    .filter(|h| {
+                        h.events.intersects(events) || events.contains(zmqloop_green::POLLERR)
+                    })
+                    .map(|h| h.callback.clone())
+            };
+            // Removed (or paused) by an earlier handler of this iteration: skip.
+            if let Some(callback) = callback {
+                guarded("handler", || (callback.borrow_mut())(events));
+            }
+        }
+    }
+}
+
+/// A ready handler's identity, compared by address (no borrow is kept).
+#[derive(Clone, Copy)]
+enum ReadyKey {
+    Socket(*const Socket),
+    Fd(RawFd),
+}

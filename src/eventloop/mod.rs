@@ -1,0 +1,24 @@
+//! `zmqloop::eventloop`: an IOLoop and ZmqStream for callback-style servers (pyzmq's
+//! `zmq.eventloop`), in Rust.
+//!
+//! - [`IOLoop`]: handlers for sockets and fds, callbacks (with a thread-safe
+//!   [`IOLoopHandle`]), timeouts, [`PeriodicCallback`], zloop's repeating [`Timer`]s and
+//!   [`Ticket`]s.
+//! - [`ZmqStream`]: a socket on the loop with receive/send callbacks and a send queue.
+//!
+//! One implementation serves both worlds: the loop waits with the green poller, which blocks a
+//! plain thread like `zmq_poll` and, inside a may coroutine or a hub task, parks only that
+//! coroutine (so an IOLoop shares its thread with other coroutines). The same types are
+//! reachable as `zmqloop::green::eventloop` for that use.
+//!
+//! Files: `ioloop.rs` (handlers, callbacks, the loop), `timers.rs` (timeouts), `periodic.rs`
+//! (periodic callbacks, repeating timers, tickets), `stream.rs` (ZmqStream).
+
+mod ioloop;
+mod periodic;
+mod stream;
+mod timers;
+
+pub use ioloop::{IOLoop, IOLoopHandle, Timeout};
+pub use periodic::{PeriodicCallback, Ticket, Timer};
+pub use stream::{Frames, ZmqStream};

@@ -1,0 +1,248 @@
+//! Repeating work on an [`IOLoop`]: [`PeriodicCallback`] (tornado: start/stop, skips missed
+//! ticks), [`IOLoop::add_timer`] (zloop: repeat N times) and tickets (zloop: many cheap
+//! timeouts of one delay, each reset on activity, for per-client expiry).
+//!
+//! All of them are chains of one-shot timeouts on the loop, so cancelling is just cancelling
+//! the pending one.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use super::ioloop::{IOLoop, Timeout};
+
+type Work = Rc<RefCell<dyn FnMut()>>;
+
+/// The next tick after `previous` that is not in the past: missed ticks are skipped, not
+/// bunched.
+fn next_tick(previous: Instant, period: Duration, now: Instant) -> Instant {
+    let mut next = previous + period;
+    if next <= now {
+        let behind = now.duration_since(next).as_nanos();
+        let periods = behind / period.as_nanos().max(1) + 1;
+        next += period * u32::try_from(periods).unwrap_or(u32::MAX);
+    }
+    next
+}
+
+/// Calls a function every `period` while started; ticks missed while the loop was busy are
+/// skipped.
+pub struct PeriodicCallback {
+    ioloop: IOLoop,
+    period: Duration,
+    work: Work,
+    pending: Rc<RefCell<Option<Timeout>>>,
+    running: Rc<Cell<bool>>,
+}
+
+impl PeriodicCallback {
+    /// A periodic callback on `ioloop` (not started).
+    ///
+    /// # Panics
+    /// If `period` is zero.
+    pub fn new(ioloop: &IOLoop, period: Duration, work: impl FnMut() + 'static) -> Self {
+        assert!(
+            !period.is_zero(),
+            "zmqloop: a PeriodicCallback needs a period above zero"
+        );
+        PeriodicCallback {
+            ioloop: ioloop.clone(),
+            period,
+            work: Rc::new(RefCell::new(work)),
+            pending: Rc::new(RefCell::new(None)),
+            running: Rc::new(Cell::new(false)),
+        }
+    }
+
+    /// Starts ticking (the first call is one period from now).
+    pub fn start(&self) {
+        if self.running.replace(true) {
+            return;
+        }
+        schedule(
+            self.ioloop.clone(),
+            Instant::now() + self.period,
+            self.period,
+            self.work.clone(),
+            self.pending.clone(),
+            self.running.clone(),
+        );
+    }
+
+    /// Stops ticking.
+    pub fn stop(&self) {
+        self.running.set(false);
+        if let Some(timeout) = self.pending.borrow_mut().take() {
+            timeout.cancel();
+        }
+    }
+
+    /// Whether it is started.
+    pub fn is_running(&self) -> bool {
+        self.running.get()
+    }
+}
+
+impl Drop for PeriodicCallback {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn schedule(
+    ioloop: IOLoop,
+    at: Instant,
+    period: Duration,
+    work: Work,
+    pending: Rc<RefCell<Option<Timeout>>>,
+    running: Rc<Cell<bool>>,
+) {
+    let next_loop = ioloop.clone();
+    let next_pending = pending.clone();
+    let timeout = ioloop.call_at(at, move || {
+        if !running.get() {
+            return;
+        }
+        (work.borrow_mut())();
+        if running.get() {
+            let next = next_tick(at, period, Instant::now());
+            schedule(next_loop, next, period, work, next_pending, running);
+        }
+    });
+    *pending.borrow_mut() = Some(timeout);
+}
+
+/// A repeating timer from [`IOLoop::add_timer`]; cancel it to stop early.
+pub struct Timer {
+    pending: Rc<RefCell<Option<Timeout>>>,
+    remaining: Rc<Cell<Option<usize>>>,
+}
+
+impl Timer {
+    /// Stops the timer.
+    pub fn cancel(&self) {
+        self.remaining.set(Some(0));
+        if let Some(timeout) = self.pending.borrow_mut().take() {
+            timeout.cancel();
+        }
+    }
+
+    /// Whether more calls are due.
+    pub fn is_active(&self) -> bool {
+        self.remaining.get() != Some(0)
+    }
+}
+
+impl IOLoop {
+    /// Calls `work` every `interval`, `times` times (0 = until cancelled), like zloop's
+    /// timers.
+    pub fn add_timer(
+        &self,
+        interval: Duration,
+        times: usize,
+        work: impl FnMut() + 'static,
+    ) -> Timer {
+        let timer = Timer {
+            pending: Rc::new(RefCell::new(None)),
+            remaining: Rc::new(Cell::new((times > 0).then_some(times))),
+        };
+        repeat(
+            self.clone(),
+            interval,
+            Rc::new(RefCell::new(work)),
+            timer.pending.clone(),
+            timer.remaining.clone(),
+        );
+        timer
+    }
+
+    /// A ticket: `work` runs once the [ticket delay](IOLoop::set_ticket_delay) has passed
+    /// without a [`Ticket::reset`] (zloop's per-client expiry).
+    pub fn add_ticket(&self, work: impl FnMut() + 'static) -> Ticket {
+        let ticket = Ticket {
+            ioloop: self.clone(),
+            work: Rc::new(RefCell::new(work)),
+            pending: RefCell::new(None),
+        };
+        ticket.reset();
+        ticket
+    }
+}
+
+fn repeat(
+    ioloop: IOLoop,
+    interval: Duration,
+    work: Work,
+    pending: Rc<RefCell<Option<Timeout>>>,
+    remaining: Rc<Cell<Option<usize>>>,
+) {
+    if remaining.get() == Some(0) {
+        return;
+    }
+    let next_loop = ioloop.clone();
+    let next_pending = pending.clone();
+    let timeout = ioloop.call_later(interval, move || {
+        match remaining.get() {
+            Some(0) => return,
+            Some(n) => remaining.set(Some(n - 1)),
+            None => {}
+        }
+        (work.borrow_mut())();
+        repeat(next_loop, interval, work, next_pending, remaining);
+    });
+    *pending.borrow_mut() = Some(timeout);
+}
+
+/// A resettable one-shot timeout of the loop's ticket delay. Dropping it cancels it.
+pub struct Ticket {
+    ioloop: IOLoop,
+    work: Work,
+    pending: RefCell<Option<Timeout>>,
+}
+
+impl Ticket {
+    /// Restarts the delay from now (a ticket that already fired is armed again).
+    pub fn reset(&self) {
+        self.cancel();
+        let work = self.work.clone();
+        let timeout = self
+            .ioloop
+            .call_later(self.ioloop.ticket_delay(), move || (work.borrow_mut())());
+        *self.pending.borrow_mut() = Some(timeout);
+    }
+
+    /// Cancels the ticket.
+    pub fn cancel(&self) {
+        if let Some(timeout) = self.pending.borrow_mut().take() {
+            timeout.cancel();
+        }
+    }
+
+    /// Whether it will still fire.
+    pub fn is_pending(&self) -> bool {
+        self.pending
+            .borrow()
+            .as_ref()
+            .is_some_and(Timeout::is_pending)
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        self.cancel();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_tick_skips_missed_ticks() {
+        let t0 = Instant::now();
+        let p = Duration::from_millis(10);
+        assert_eq!(next_tick(t0, p, t0), t0 + p);
+        assert_eq!(next_tick(t0, p, t0 + Duration::from_millis(35)), t0 + 4 * p);
+        assert_eq!(next_tick(t0, p, t0 + Duration::from_millis(10)), t0 + 2 * p);
+    }
+}

@@ -1,0 +1,408 @@
+//! [`ZmqStream`]: a socket on an [`IOLoop`] driven by callbacks (pyzmq's ZMQStream).
+//!
+//! One pass per loop iteration in which the socket is ready: read `ZMQ_EVENTS` once, handle at
+//! most one receive, then at most one send, then re-register for what is still wanted (input
+//! while a receive callback is set, output while sends are queued). The loop's poll is
+//! level-triggered (`zmq_poll`), so pending work comes back on the next iteration by itself and
+//! one busy stream cannot starve the others.
+//!
+//! Where pyzmq falls short, this does not: a panicking callback is logged and the stream goes
+//! on; a send that fails (e.g. `EHOSTUNREACH` on a `ROUTER_MANDATORY` socket) is reported to
+//! its callback and dropped instead of blocking the queue; `close` flushes queued sends within
+//! its linger and reports every message it could not send.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::{Rc, Weak};
+use std::time::{Duration, Instant};
+
+use zmqloop_green::{PollEvents, Socket, DONTWAIT, POLLIN, POLLOUT};
+
+use super::ioloop::IOLoop;
+
+/// A received multipart message: one `Vec<u8>` per frame.
+pub type Frames = Vec<Vec<u8>>;
+
+type RecvCallback = Rc<RefCell<dyn FnMut(&ZmqStream, Frames)>>;
+type SendCallback = Rc<RefCell<dyn FnMut(&ZmqStream, &[Vec<u8>], &zmqloop_green::Result<()>)>>;
+type SendDone = Box<dyn FnOnce(&[Vec<u8>], &zmqloop_green::Result<()>)>;
+
+struct Outgoing {
+    frames: Frames,
+    done: Option<SendDone>,
+}
+
+struct StreamInner {
+    ioloop: IOLoop,
+    socket: RefCell<Option<Rc<Socket>>>,
+    on_recv: RefCell<Option<RecvCallback>>,
+    on_send: RefCell<Option<SendCallback>>,
+    on_close: RefCell<Option<Box<dyn FnOnce()>>>,
+    queue: RefCell<VecDeque<Outgoing>>,
+    /// The events the loop's handler currently waits for.
+    registered: Cell<PollEvents>,
+}
+
+/// A socket on an [`IOLoop`], with queued sends and receive/send callbacks. Cheap to clone.
+///
+/// ```
+/// use std::time::Duration;
+/// use zmqloop::eventloop::{IOLoop, ZmqStream};
+/// use zmqloop::green as zmq;
+///
+/// let ctx = zmq::Context::new();
+/// let ioloop = IOLoop::new().unwrap();
+/// let server = ctx.socket(zmq::REP).unwrap();
+/// server.bind("inproc://stream-doc").unwrap();
+/// let client = ctx.socket(zmq::REQ).unwrap();
+/// client.connect("inproc://stream-doc").unwrap();
+///
+/// let echo = ZmqStream::new(server, &ioloop).unwrap();
+/// echo.on_recv_stream(|stream, frames| stream.send_multipart(frames));
+/// let client = ZmqStream::new(client, &ioloop).unwrap();
+/// let stopper = ioloop.clone();
+/// client.on_recv(move |frames| {
+///     assert_eq!(frames, vec![b"hello".to_vec()]);
+///     stopper.stop();
+/// });
+/// client.send("hello");
+/// ioloop.start().unwrap();
+/// ```
+#[derive(Clone)]
+pub struct ZmqStream {
+    inner: Rc<StreamInner>,
+}
+
+fn log_panic(what: &str, f: impl FnOnce()) {
+    if catch_unwind(AssertUnwindSafe(f)).is_err() {
+        log::error!("zmqloop: a ZmqStream {what} callback panicked; the stream goes on");
+    }
+}
+
+impl ZmqStream {
+    /// Puts `socket` on `ioloop` (nothing is received until a receive callback is set).
+    pub fn new(socket: Socket, ioloop: &IOLoop) -> zmqloop_green::Result<ZmqStream> {
+        let socket = Rc::new(socket);
+        let inner = Rc::new(StreamInner {
+            ioloop: ioloop.clone(),
+            socket: RefCell::new(Some(socket.clone())),
+            on_recv: RefCell::new(None),
+            on_send: RefCell::new(None),
+            on_close: RefCell::new(None),
+            queue: RefCell::new(VecDeque::new()),
+            registered: Cell::new(PollEvents::empty()),
+        });
+        let weak: Weak<StreamInner> = Rc::downgrade(&inner);
+        ioloop.add_handler(socket, PollEvents::empty(), move |_| {
+            if let Some(inner) = weak.upgrade() {
+                ZmqStream { inner }.pass();
+            }
+        })?;
+        Ok(ZmqStream { inner })
+    }
+
+    /// The socket (to read or set options), or `None` once closed.
+    pub fn socket(&self) -> Option<Rc<Socket>> {
+        self.inner.socket.borrow().clone()
+    }
+
+    /// The loop this stream runs on.
+    pub fn ioloop(&self) -> &IOLoop {
+        &self.inner.ioloop
+    }
+
+    /// Calls `callback` with every message received (all its frames).
+    pub fn on_recv(&self, mut callback: impl FnMut(Frames) + 'static) {
+        self.on_recv_stream(move |_, frames| callback(frames));
+    }
+
+    /// Like [`on_recv`](ZmqStream::on_recv), with the stream passed to the callback.
+    pub fn on_recv_stream(&self, callback: impl FnMut(&ZmqStream, Frames) + 'static) {
+        *self.inner.on_recv.borrow_mut() = Some(Rc::new(RefCell::new(callback)));
+        self.rearm();
+    }
+
+    /// Stops receiving: messages stay in libzmq (up to the socket's RCVHWM) until a receive
+    /// callback is set again.
+    pub fn stop_on_recv(&self) {
+        *self.inner.on_recv.borrow_mut() = None;
+        self.rearm();
+    }
+
+    /// Calls `callback(frames, status)` after each send: `Ok` once libzmq took the message,
+    /// the error otherwise.
+    pub fn on_send(
+        &self,
+        mut callback: impl FnMut(&[Vec<u8>], &zmqloop_green::Result<()>) + 'static,
+    ) {
+        self.on_send_stream(move |_, frames, status| callback(frames, status));
+    }
+
+    /// Like [`on_send`](ZmqStream::on_send), with the stream passed to the callback.
+    pub fn on_send_stream(
+        &self,
+        callback: impl FnMut(&ZmqStream, &[Vec<u8>], &zmqloop_green::Result<()>) + 'static,
+    ) {
+        *self.inner.on_send.borrow_mut() = Some(Rc::new(RefCell::new(callback)));
+    }
+
+    /// Removes the send callback.
+    pub fn stop_on_send(&self) {
+        *self.inner.on_send.borrow_mut() = None;
+    }
+
+    /// Runs `callback` once the stream is closed.
+    pub fn set_close_callback(&self, callback: impl FnOnce() + 'static) {
+        *self.inner.on_close.borrow_mut() = Some(Box::new(callback));
+    }
+
+    /// Queues a one-frame message.
+    pub fn send(&self, frame: impl Into<Vec<u8>>) {
+        self.send_multipart(vec![frame.into()]);
+    }
+
+    /// Queues a one-frame UTF-8 message.
+    pub fn send_string(&self, text: &str) {
+        self.send(text.as_bytes());
+    }
+
+    /// Queues a multipart message; it is sent when the socket can take it, one message per
+    /// pass, in order.
+    pub fn send_multipart<I, T>(&self, frames: I)
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<Vec<u8>>,
+    {
+        self.enqueue(frames.into_iter().map(Into::into).collect(), None);
+    }
+
+    /// Queues a multipart message whose outcome goes to `done` (instead of the stream's send
+    /// callback).
+    pub fn send_multipart_with<I, T>(
+        &self,
+        frames: I,
+        done: impl FnOnce(&[Vec<u8>], &zmqloop_green::Result<()>) + 'static,
+    ) where
+        I: IntoIterator<Item = T>,
+        T: Into<Vec<u8>>,
+    {
+        self.enqueue(
+            frames.into_iter().map(Into::into).collect(),
+            Some(Box::new(done)),
+        );
+    }
+
+    fn enqueue(&self, frames: Frames, done: Option<SendDone>) {
+        if self.closed() {
+            report(self, frames, done, &Err(zmqloop_green::Error::ENOTSOCK));
+            return;
+        }
+        self.inner
+            .queue
+            .borrow_mut()
+            .push_back(Outgoing { frames, done });
+        self.rearm();
+    }
+
+    /// Whether a receive callback is set.
+    pub fn receiving(&self) -> bool {
+        self.inner.on_recv.borrow().is_some()
+    }
+
+    /// Whether sends are queued.
+    pub fn sending(&self) -> bool {
+        !self.inner.queue.borrow().is_empty()
+    }
+
+    /// Whether the stream is closed.
+    pub fn closed(&self) -> bool {
+        self.inner.socket.borrow().is_none()
+    }
+
+    /// Handles pending work now instead of waiting for the loop: up to `limit` messages
+    /// (`None`: until nothing is left), receives if `events` has POLLIN, sends if POLLOUT.
+    /// Returns how many messages were handled.
+    pub fn flush(&self, events: PollEvents, limit: Option<usize>) -> usize {
+        let mut handled = 0;
+        let room = |handled: usize| limit.is_none_or(|limit| handled < limit);
+        while room(handled) {
+            let Some(ready) = self.ready_events() else {
+                break;
+            };
+            let mut progress = false;
+            if events.contains(POLLIN)
+                && ready.contains(POLLIN)
+                && self.receiving()
+                && self.handle_recv()
+            {
+                handled += 1;
+                progress = true;
+            }
+            if room(handled)
+                && events.contains(POLLOUT)
+                && ready.contains(POLLOUT)
+                && self.sending()
+                && self.handle_send()
+            {
+                handled += 1;
+                progress = true;
+            }
+            if !progress {
+                break;
+            }
+        }
+        self.rearm();
+        handled
+    }
+
+    /// Closes the stream: sends what it can of the queue within `linger` (None: do not wait),
+    /// reports every message it could not send to its callback (with EAGAIN), removes the
+    /// socket from the loop, closes it with that linger, and runs the close callback. Calling
+    /// it again does nothing.
+    pub fn close(&self, linger: Option<Duration>) {
+        let Some(socket) = self.socket() else {
+            return;
+        };
+        let deadline = linger.map(|linger| Instant::now() + linger);
+        while let Some(outgoing) = self.inner.queue.borrow_mut().pop_front() {
+            let mut status = send_now(&socket, &outgoing.frames);
+            while status == Err(zmqloop_green::Error::EAGAIN) {
+                let left = deadline.map_or(0, |d| {
+                    d.saturating_duration_since(Instant::now()).as_millis()
+                });
+                if left == 0 || socket.poll(POLLOUT, left as i64).unwrap_or(0) == 0 {
+                    break;
+                }
+                status = send_now(&socket, &outgoing.frames);
+            }
+            report(self, outgoing.frames, outgoing.done, &status);
+        }
+        let linger_ms = linger.map_or(0, |l| i32::try_from(l.as_millis()).unwrap_or(i32::MAX));
+        let _ = socket.set_linger(linger_ms);
+        let _ = self.inner.ioloop.remove_handler(&socket);
+        *self.inner.socket.borrow_mut() = None;
+        drop(socket); // closes it unless the user holds another reference
+        if let Some(on_close) = self.inner.on_close.borrow_mut().take() {
+            log_panic("close", on_close);
+        }
+    }
+
+    /// `ZMQ_EVENTS`, or None (and the stream closed quietly) when the context is gone.
+    fn ready_events(&self) -> Option<PollEvents> {
+        let socket = self.socket()?;
+        match socket.get_events() {
+            Ok(events) => Some(events),
+            Err(zmqloop_green::Error::ETERM) => {
+                self.close(None);
+                None
+            }
+            Err(err) => {
+                log::warn!("zmqloop: ZmqStream cannot read ZMQ_EVENTS: {err}");
+                None
+            }
+        }
+    }
+
+    /// One pass: at most one receive, then at most one send.
+    fn pass(&self) {
+        let Some(ready) = self.ready_events() else {
+            return;
+        };
+        if ready.contains(POLLIN) && self.receiving() {
+            self.handle_recv();
+        }
+        if ready.contains(POLLOUT) && self.sending() && !self.closed() {
+            self.handle_send();
+        }
+        self.rearm();
+    }
+
+    fn handle_recv(&self) -> bool {
+        let Some(socket) = self.socket() else {
+            return false;
+        };
+        match socket.recv_multipart(DONTWAIT) {
+            Ok(frames) => {
+                let callback = self.inner.on_recv.borrow().clone();
+                if let Some(callback) = callback {
+                    log_panic("receive", || (callback.borrow_mut())(self, frames));
+                }
+                true
+            }
+            Err(zmqloop_green::Error::EAGAIN) => false,
+            Err(zmqloop_green::Error::ETERM) => {
+                self.close(None);
+                false
+            }
+            Err(err) => {
+                log::warn!("zmqloop: ZmqStream receive failed: {err}");
+                false
+            }
+        }
+    }
+
+    fn handle_send(&self) -> bool {
+        let Some(socket) = self.socket() else {
+            return false;
+        };
+        let Some(outgoing) = self.inner.queue.borrow_mut().pop_front() else {
+            return false;
+        };
+        let status = send_now(&socket, &outgoing.frames);
+        if status == Err(zmqloop_green::Error::EAGAIN) {
+            self.inner.queue.borrow_mut().push_front(outgoing); // not writable after all
+            return false;
+        }
+        report(self, outgoing.frames, outgoing.done, &status);
+        if status == Err(zmqloop_green::Error::ETERM) {
+            self.close(None);
+        }
+        true
+    }
+
+    /// Registers for exactly the events still wanted.
+    fn rearm(&self) {
+        let Some(socket) = self.socket() else {
+            return;
+        };
+        let mut wanted = PollEvents::empty();
+        if self.receiving() {
+            wanted |= POLLIN;
+        }
+        if self.sending() {
+            wanted |= POLLOUT;
+        }
+        if wanted != self.inner.registered.get() {
+            self.inner.registered.set(wanted);
+            if let Err(err) = self.inner.ioloop.update_handler(&socket, wanted) {
+                log::warn!("zmqloop: ZmqStream cannot update its handler: {err}");
+            }
+        }
+    }
+}
+
+fn send_now(socket: &Socket, frames: &[Vec<u8>]) -> zmqloop_green::Result<()> {
+    socket.send_multipart(frames.iter().map(|f| &f[..]), DONTWAIT)
+}
+
+/// Hands a send's outcome to its own callback, or else to the stream's send callback.
+fn report(
+    stream: &ZmqStream,
+    frames: Frames,
+    done: Option<SendDone>,
+    status: &zmqloop_green::Result<()>,
+) {
+    if let Err(err) = status {
+        log::debug!("zmqloop: ZmqStream send failed: {err}");
+    }
+    match done {
+        Some(done) => log_panic("send", || done(&frames, status)),
+        None => {
+            let callback = stream.inner.on_send.borrow().clone();
+            if let Some(callback) = callback {
+                log_panic("send", || (callback.borrow_mut())(stream, &frames, status));
+            }
+        }
+    }
+}
