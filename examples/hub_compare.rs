@@ -160,7 +160,9 @@ fn spawn_cost_hub(count: usize) -> Result<(f64, f64), String> {
     }));
     let per_spawn = start.elapsed().as_secs_f64() * 1e6 / count as f64;
     if spawned.is_err() {
-        return Err(format!("stack mapping failed before {count} tasks (vm.max_map_count?)"));
+        return Err(format!(
+            "stack mapping failed before {count} tasks (vm.max_map_count?)"
+        ));
     }
     // Start every task so that each has touched its stack and parked, then measure.
     hub.block_on(|| hub::yield_now());
@@ -209,7 +211,10 @@ fn wait_cost(n: usize) -> (f64, f64) {
             s
         })
         .collect();
-    let mut items: Vec<_> = sockets.iter().map(|s| s.as_poll_item(zmq::POLLIN)).collect();
+    let mut items: Vec<_> = sockets
+        .iter()
+        .map(|s| s.as_poll_item(zmq::POLLIN))
+        .collect();
     let rounds = (200_000 / n).max(20);
     let start = Instant::now();
     for _ in 0..rounds {
@@ -219,7 +224,10 @@ fn wait_cost(n: usize) -> (f64, f64) {
     // SAFETY: plain epoll syscalls on fds owned by this function's sockets and epoll set.
     let epoll = unsafe { libc::epoll_create1(0) };
     for s in &sockets {
-        let mut ev = libc::epoll_event { events: (libc::EPOLLIN | libc::EPOLLET) as u32, u64: 0 };
+        let mut ev = libc::epoll_event {
+            events: (libc::EPOLLIN | libc::EPOLLET) as u32,
+            u64: 0,
+        };
         // SAFETY: see above.
         unsafe { libc::epoll_ctl(epoll, libc::EPOLL_CTL_ADD, s.as_raw_fd(), &mut ev) };
     }
@@ -259,7 +267,10 @@ fn main() {
     let (b, m, h) = (median(b), median(m), median(h));
     println!("| scenario | blocking threads | may (1 worker) | hub | hub / may |");
     println!("|---|---|---|---|---|");
-    println!("| inproc REQ/REP round trip | {b:.2} us | {m:.2} us | {h:.2} us | {:.2}x the time |", h / m);
+    println!(
+        "| inproc REQ/REP round trip | {b:.2} us | {m:.2} us | {h:.2} us | {:.2}x the time |",
+        h / m
+    );
 
     let requests = 20 / if quick { 4 } else { 1 };
     let (mut b, mut m, mut h) = (Vec::new(), Vec::new(), Vec::new());
@@ -283,7 +294,9 @@ fn main() {
         };
         let may_cost = show(spawn_cost_may(count));
         let hub_cost = show(spawn_cost_hub(count));
-        println!("| spawn + park {count} coroutines (per coroutine) | - | {may_cost} | {hub_cost} | |");
+        println!(
+            "| spawn + park {count} coroutines (per coroutine) | - | {may_cost} | {hub_cost} | |"
+        );
     }
 
     println!();

@@ -38,7 +38,10 @@ where
 fn inproc(name: &str) -> String {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static NEXT: AtomicUsize = AtomicUsize::new(0);
-    format!("inproc://hub-{name}-{}", NEXT.fetch_add(1, Ordering::SeqCst))
+    format!(
+        "inproc://hub-{name}-{}",
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    )
 }
 
 #[test]
@@ -99,7 +102,10 @@ fn pub_sub_and_router_dealer_on_the_hub() {
             dealer.connect(&endpoint).unwrap();
             hub.spawn(move || {
                 dealer.send_multipart(["", "hello"], 0).unwrap();
-                assert_eq!(dealer.recv_multipart(0).unwrap(), vec![b"".to_vec(), format!("hi d{id}").into_bytes()]);
+                assert_eq!(
+                    dealer.recv_multipart(0).unwrap(),
+                    vec![b"".to_vec(), format!("hi d{id}").into_bytes()]
+                );
             });
         }
         hub.block_on(move || {
@@ -107,7 +113,9 @@ fn pub_sub_and_router_dealer_on_the_hub() {
                 let frames = router.recv_multipart(0).unwrap();
                 assert_eq!(frames.len(), 3);
                 let reply = format!("hi {}", String::from_utf8_lossy(&frames[0]));
-                router.send_multipart([frames[0].clone(), vec![], reply.into_bytes()], 0).unwrap();
+                router
+                    .send_multipart([frames[0].clone(), vec![], reply.into_bytes()], 0)
+                    .unwrap();
             }
         });
         hub.run();
@@ -129,7 +137,8 @@ fn hwm_back_pressure_on_the_hub_loses_nothing() {
             push.connect(&endpoint).unwrap();
             hub.spawn(move || {
                 for n in 0..3000u32 {
-                    push.send_multipart([&p.to_be_bytes()[..], &n.to_be_bytes()[..]], 0).unwrap();
+                    push.send_multipart([&p.to_be_bytes()[..], &n.to_be_bytes()[..]], 0)
+                        .unwrap();
                 }
             });
         }
@@ -138,7 +147,10 @@ fn hwm_back_pressure_on_the_hub_loses_nothing() {
             for _ in 0..9000 {
                 let parts = pull.recv_multipart(0).unwrap();
                 let p = u32::from_be_bytes(parts[0][..].try_into().unwrap()) as usize;
-                assert_eq!(u32::from_be_bytes(parts[1][..].try_into().unwrap()), next[p]);
+                assert_eq!(
+                    u32::from_be_bytes(parts[1][..].try_into().unwrap()),
+                    next[p]
+                );
                 next[p] += 1;
             }
             assert_eq!(next, [3000; 3]);
@@ -290,7 +302,10 @@ fn a_panicking_task_is_contained_and_reported() {
         });
         hub.run();
         let panic = bad.try_join().unwrap().unwrap_err();
-        assert_eq!(panic.downcast_ref::<&str>(), Some(&"task failure on purpose"));
+        assert_eq!(
+            panic.downcast_ref::<&str>(),
+            Some(&"task failure on purpose")
+        );
         assert_eq!(good.try_join().unwrap().unwrap(), 7);
         assert!(survivor_ran.get());
     });

@@ -45,7 +45,10 @@ fn poll_wakes_when_a_socket_becomes_readable() {
         let mut items = [a.as_poll_item(zmq::POLLIN), b.as_poll_item(zmq::POLLIN)];
         assert_eq!(zmq::poll(&mut items, 10_000).unwrap(), 1);
         assert!(items[0].is_readable() && !items[1].is_readable());
-        assert!(ping.rounds() > 0, "the worker was blocked while poll waited");
+        assert!(
+            ping.rounds() > 0,
+            "the worker was blocked while poll waited"
+        );
         assert_eq!(a.recv_string(0).unwrap().unwrap(), "wake");
         ping.stop();
         drop(join(sender));
@@ -172,13 +175,19 @@ fn poller_lifecycle_register_modify_unregister() {
         go_tx.send(1).unwrap();
         assert_eq!(poller.poll(10_000).unwrap(), 1);
         let ready: Vec<_> = poller.ready().collect();
-        assert!(matches!(ready[..], [(zmq::PollTarget::Fd(fd), ev)] if fd == read_end && ev.contains(zmq::POLLIN)));
+        assert!(
+            matches!(ready[..], [(zmq::PollTarget::Fd(fd), ev)] if fd == read_end && ev.contains(zmq::POLLIN))
+        );
 
         // Unregistered items no longer wake the poller; modified ones use their new events.
         poller.unregister_fd(read_end).unwrap();
         assert_eq!(poller.unregister_fd(read_end), Err(zmq::Error::EINVAL));
         poller.modify(&a, zmq::PollEvents::empty()).unwrap();
-        assert_eq!(poller.poll(0).unwrap(), 0, "the still-readable pipe is no longer polled");
+        assert_eq!(
+            poller.poll(0).unwrap(),
+            0,
+            "the still-readable pipe is no longer polled"
+        );
         poller.modify(&a, zmq::POLLIN).unwrap();
         go_tx.send(2).unwrap();
         assert_eq!(poller.poll(10_000).unwrap(), 1);

@@ -51,12 +51,21 @@ fn a_parked_poll_costs_no_cpu_even_with_a_stuck_readable_fd() {
         // SAFETY: writes one byte from a valid buffer to the pipe we own.
         assert_eq!(unsafe { libc::write(fds[1], b"x".as_ptr().cast(), 1) }, 1);
         poller.register_fd(fds[0], zmq::POLLOUT).unwrap();
-        let mut items: Vec<_> = sockets.iter().map(|s| s.as_poll_item(zmq::POLLIN)).collect();
+        let mut items: Vec<_> = sockets
+            .iter()
+            .map(|s| s.as_poll_item(zmq::POLLIN))
+            .collect();
         items.push(zmq::PollItem::from_fd(fds[0], zmq::POLLOUT));
         let (cpu, waited) = measure(|| assert_eq!(poller.poll(1000).unwrap(), 0));
-        assert!(cpu < BUDGET, "Poller with a stuck fd used {cpu:?} in {waited:?}");
+        assert!(
+            cpu < BUDGET,
+            "Poller with a stuck fd used {cpu:?} in {waited:?}"
+        );
         let (cpu, waited) = measure(|| assert_eq!(zmq::poll(&mut items, 1000).unwrap(), 0));
-        assert!(cpu < BUDGET, "poll with a stuck fd used {cpu:?} in {waited:?}");
+        assert!(
+            cpu < BUDGET,
+            "poll with a stuck fd used {cpu:?} in {waited:?}"
+        );
         eprintln!("measured: a 1 s parked poll used {cpu:?} of CPU");
         // SAFETY: closes the pipe this test owns, once.
         unsafe {

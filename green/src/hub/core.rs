@@ -12,10 +12,10 @@
 //!   generation makes every stale timer entry, fd event or wake-up for it a no-op.
 
 use std::cell::{Cell, RefCell};
-use std::rc::Rc;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -94,7 +94,10 @@ pub(crate) struct Remote {
 
 impl Remote {
     pub(crate) fn push(&self, job: Box<dyn FnOnce() + Send>) {
-        self.jobs.lock().unwrap_or_else(|e| e.into_inner()).push(job);
+        self.jobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(job);
         self.wake();
     }
 
@@ -212,7 +215,12 @@ impl HubCore {
         }
         // SAFETY: `eventfd` is a new fd owned by nobody else.
         let eventfd = unsafe { OwnedFd::from_raw_fd(eventfd) };
-        epoll_ctl(epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, eventfd.as_raw_fd(), REMOTE_TOKEN)?;
+        epoll_ctl(
+            epoll.as_raw_fd(),
+            libc::EPOLL_CTL_ADD,
+            eventfd.as_raw_fd(),
+            REMOTE_TOKEN,
+        )?;
         Ok(Rc::new(HubCore {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             state: RefCell::new(Tasks {
@@ -264,7 +272,9 @@ impl HubCore {
         let mut state = self.state.borrow_mut();
         let stack = state.stacks.take();
         let task = Task::with_stack(stack, move |yielder: &Yielder<Resume, ()>, _: Resume| {
-            let key = CURRENT_TASK.with(Cell::get).expect("a task runs with its key set");
+            let key = CURRENT_TASK
+                .with(Cell::get)
+                .expect("a task runs with its key set");
             with_current(|hub| hub.state.borrow_mut().slot_mut(key).yielder = yielder);
             body();
         });
@@ -336,7 +346,9 @@ impl HubCore {
     ///
     /// A cancelled task unwinds from here (with a [`super::Cancelled`] panic) instead.
     pub(crate) fn park(&self, wait: Wait) -> Resume {
-        let key = CURRENT_TASK.with(Cell::get).expect("zmqloop hub: park outside a task");
+        let key = CURRENT_TASK
+            .with(Cell::get)
+            .expect("zmqloop hub: park outside a task");
         let yielder = {
             let mut state = self.state.borrow_mut();
             if state.slot_mut(key).cancelled {
@@ -369,7 +381,9 @@ impl HubCore {
 
     /// Puts the calling task at the back of the ready queue and lets the others run.
     pub(crate) fn yield_now(&self) {
-        let key = CURRENT_TASK.with(Cell::get).expect("zmqloop hub: yield outside a task");
+        let key = CURRENT_TASK
+            .with(Cell::get)
+            .expect("zmqloop hub: yield outside a task");
         let yielder = {
             let mut state = self.state.borrow_mut();
             let slot = state.slot_mut(key);
@@ -439,7 +453,10 @@ impl HubCore {
                 _ => return,
             };
             slot.state = State::Running;
-            (slot.task.take().expect("a ready task has its coroutine"), why)
+            (
+                slot.task.take().expect("a ready task has its coroutine"),
+                why,
+            )
         };
         let outer = CURRENT_TASK.with(|current| current.replace(Some(key)));
         let outcome = task.resume(why);
@@ -652,7 +669,14 @@ fn epoll_ctl(epoll: RawFd, op: libc::c_int, fd: RawFd, token: u64) -> std::io::R
 /// Removes `fd` from `epoll` (callable from any thread).
 pub(crate) fn epoll_remove(epoll: &OwnedFd, fd: RawFd) {
     // SAFETY: `epoll` is a live epoll fd; a null event is allowed for EPOLL_CTL_DEL.
-    unsafe { libc::epoll_ctl(epoll.as_raw_fd(), libc::EPOLL_CTL_DEL, fd, std::ptr::null_mut()) };
+    unsafe {
+        libc::epoll_ctl(
+            epoll.as_raw_fd(),
+            libc::EPOLL_CTL_DEL,
+            fd,
+            std::ptr::null_mut(),
+        )
+    };
 }
 
 fn fd_is_readable(fd: RawFd) -> bool {

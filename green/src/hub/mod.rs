@@ -56,8 +56,8 @@ use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub(crate) use self::core::{current_id, epoll_remove, in_task, with_current, Resume, Wait};
 use self::core::current_hub;
+pub(crate) use self::core::{current_id, epoll_remove, in_task, with_current, Resume, Wait};
 use self::core::{HubCore, Remote, TaskKey};
 
 /// The panic payload of a task that was cancelled (see [`JoinHandle::cancel`]).

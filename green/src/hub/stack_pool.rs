@@ -27,8 +27,9 @@ impl StackPool {
     /// If a new stack cannot be mapped (out of memory or address space).
     pub(crate) fn take(&mut self) -> DefaultStack {
         self.free.pop().unwrap_or_else(|| {
-            DefaultStack::new(self.size)
-                .unwrap_or_else(|err| panic!("zmqloop hub: cannot map a {} byte stack: {err}", self.size))
+            DefaultStack::new(self.size).unwrap_or_else(|err| {
+                panic!("zmqloop hub: cannot map a {} byte stack: {err}", self.size)
+            })
         })
     }
 

@@ -59,7 +59,11 @@ pub(crate) struct SharedStatistics {
 
 impl SharedStatistics {
     pub(crate) fn snapshot(&self) -> ProxyStatistics {
-        let v: Vec<u64> = self.values.iter().map(|v| v.load(Ordering::Relaxed)).collect();
+        let v: Vec<u64> = self
+            .values
+            .iter()
+            .map(|v| v.load(Ordering::Relaxed))
+            .collect();
         let side = |o: usize| SideStatistics {
             messages_in: v[o],
             bytes_in: v[o + 1],
@@ -228,7 +232,11 @@ impl<'a> Proxy<'a> {
                 backend_prefix,
             }) => {
                 if first {
-                    let prefix = if side == 0 { frontend_prefix } else { backend_prefix };
+                    let prefix = if side == 0 {
+                        frontend_prefix
+                    } else {
+                        backend_prefix
+                    };
                     socket.send(*prefix, zmq::SNDMORE)?;
                 }
                 socket.send(&frame[..], flags)

@@ -75,7 +75,11 @@ where
 {
     // SAFETY: plain syscall; the fd is owned by an OwnedFd right after.
     let raw = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-    assert!(raw >= 0, "zmqloop: cannot create an eventfd: {}", std::io::Error::last_os_error());
+    assert!(
+        raw >= 0,
+        "zmqloop: cannot create an eventfd: {}",
+        std::io::Error::last_os_error()
+    );
     // SAFETY: `raw` is a new fd owned by nobody else.
     let done = Arc::new(unsafe { OwnedFd::from_raw_fd(raw) });
     let slot = Arc::new(Mutex::new(None));
