@@ -6,6 +6,10 @@
 //! may coroutine or a hub task it parks only that coroutine. That is the whole difference
 //! between the plain loop and the green one (`zmqloop::green::eventloop`).
 //!
+//! Each iteration runs the callbacks queued before it, polls (without waiting while callbacks
+//! are pending, and only every [`POLL_EVERY`] iterations while they keep coming), runs the due
+//! timeouts, then the handlers of ready sockets and fds.
+//!
 //! # Invariants
 //! - The poller holds `&'static` references to sockets that are really borrowed from the `Rc`s
 //!   in `handlers`: a socket leaves the poller before its `Rc` leaves `handlers`, and the poller
@@ -27,6 +31,12 @@ use zmqloop_green::{PollEvents, PollTarget, Poller, Socket};
 use super::timers::Timers;
 
 type Callback = Box<dyn FnOnce()>;
+
+/// While callbacks keep coming, the loop polls (with a zero timeout) once every this many
+/// iterations instead of every iteration: a poll costs a syscall per socket, a callback
+/// iteration (a busy stream's next message) much less. Handlers still get a look at least
+/// every `POLL_EVERY` iterations.
+const POLL_EVERY: u32 = 16;
 type HandlerFn = Rc<RefCell<dyn FnMut(PollEvents)>>;
 
 /// What a handler watches.
@@ -71,6 +81,8 @@ struct Inner {
     remote: Arc<Remote>,
     running: Cell<bool>,
     stop_requested: Cell<bool>,
+    /// Iterations since the last poll (see `POLL_EVERY`).
+    unpolled: Cell<u32>,
     ticket_delay: Cell<Duration>,
 }
 
@@ -189,6 +201,7 @@ impl IOLoop {
                 }),
                 running: Cell::new(false),
                 stop_requested: Cell::new(false),
+                unpolled: Cell::new(0),
                 ticket_delay: Cell::new(Duration::from_secs(1)),
             }),
         })
@@ -413,7 +426,15 @@ impl IOLoop {
             if self.should_stop() {
                 return Ok(());
             }
-            let timeout = if !self.inner.callbacks.borrow().is_empty() {
+            let busy = !self.inner.callbacks.borrow().is_empty();
+            if busy && self.inner.unpolled.get() < POLL_EVERY {
+                // Callbacks are pending (e.g. busy streams): run them again before polling.
+                self.inner.unpolled.set(self.inner.unpolled.get() + 1);
+                self.run_due_timers();
+                continue;
+            }
+            self.inner.unpolled.set(0);
+            let timeout = if busy {
                 0
             } else {
                 self.inner
@@ -430,14 +451,18 @@ impl IOLoop {
                 }
                 Err(err) => return Err(err),
             };
-            let due = self.inner.timers.borrow_mut().take_due(Instant::now());
-            for timer in due {
-                guarded("timeout", timer);
-            }
+            self.run_due_timers();
             self.dispatch(ready);
             if self.should_stop() {
                 return Ok(());
             }
+        }
+    }
+
+    fn run_due_timers(&self) {
+        let due = self.inner.timers.borrow_mut().take_due(Instant::now());
+        for timer in due {
+            guarded("timeout", timer);
         }
     }
 

@@ -1,10 +1,11 @@
 //! [`ZmqStream`]: a socket on an [`IOLoop`] driven by callbacks (pyzmq's ZMQStream).
 //!
-//! One pass per loop iteration in which the socket is ready: read `ZMQ_EVENTS` once, handle at
-//! most one receive, then at most one send, then re-register for what is still wanted (input
-//! while a receive callback is set, output while sends are queued). The loop's poll is
-//! level-triggered (`zmq_poll`), so pending work comes back on the next iteration by itself and
-//! one busy stream cannot starve the others.
+//! A pass handles at most one receive, then at most one send, each tried with `DONTWAIT` (the
+//! try is the readiness check: an `EAGAIN` costs one libzmq call, where reading `ZMQ_EVENTS`
+//! would cost a syscall per pass). A pass that made progress schedules the next one as a loop
+//! callback, so a busy stream moves one message per loop iteration and two busy streams take
+//! turns; a pass that made none leaves the stream to the loop's poll, registered for exactly
+//! what it still wants (input while a receive callback is set, output while sends are queued).
 //!
 //! Where pyzmq falls short, this does not: a panicking callback is logged and the stream goes
 //! on; a send that fails (e.g. `EHOSTUNREACH` on a `ROUTER_MANDATORY` socket) is reported to
@@ -42,6 +43,8 @@ struct StreamInner {
     queue: RefCell<VecDeque<Outgoing>>,
     /// The events the loop's handler currently waits for.
     registered: Cell<PollEvents>,
+    /// A pass is queued as a loop callback.
+    pass_scheduled: Cell<bool>,
 }
 
 /// A socket on an [`IOLoop`], with queued sends and receive/send callbacks. Cheap to clone.
@@ -92,6 +95,7 @@ impl ZmqStream {
             on_close: RefCell::new(None),
             queue: RefCell::new(VecDeque::new()),
             registered: Cell::new(PollEvents::empty()),
+            pass_scheduled: Cell::new(false),
         });
         let weak: Weak<StreamInner> = Rc::downgrade(&inner);
         ioloop.add_handler(socket, PollEvents::empty(), move |_| {
@@ -121,6 +125,7 @@ impl ZmqStream {
     pub fn on_recv_stream(&self, callback: impl FnMut(&ZmqStream, Frames) + 'static) {
         *self.inner.on_recv.borrow_mut() = Some(Rc::new(RefCell::new(callback)));
         self.rearm();
+        self.schedule_pass(); // messages may be waiting already
     }
 
     /// Stops receiving: messages stay in libzmq (up to the socket's RCVHWM) until a receive
@@ -227,28 +232,16 @@ impl ZmqStream {
         let mut handled = 0;
         let room = |handled: usize| limit.is_none_or(|limit| handled < limit);
         while room(handled) {
-            let Some(ready) = self.ready_events() else {
-                break;
-            };
             let mut progress = false;
-            if events.contains(POLLIN)
-                && ready.contains(POLLIN)
-                && self.receiving()
-                && self.handle_recv()
-            {
+            if events.contains(POLLIN) && self.receiving() && self.handle_recv() {
                 handled += 1;
                 progress = true;
             }
-            if room(handled)
-                && events.contains(POLLOUT)
-                && ready.contains(POLLOUT)
-                && self.sending()
-                && self.handle_send()
-            {
+            if room(handled) && events.contains(POLLOUT) && self.sending() && self.handle_send() {
                 handled += 1;
                 progress = true;
             }
-            if !progress {
+            if !progress || self.closed() {
                 break;
             }
         }
@@ -288,34 +281,33 @@ impl ZmqStream {
         }
     }
 
-    /// `ZMQ_EVENTS`, or None (and the stream closed quietly) when the context is gone.
-    fn ready_events(&self) -> Option<PollEvents> {
-        let socket = self.socket()?;
-        match socket.get_events() {
-            Ok(events) => Some(events),
-            Err(zmqloop_green::Error::ETERM) => {
-                self.close(None);
-                None
-            }
-            Err(err) => {
-                log::warn!("zmqloop: ZmqStream cannot read ZMQ_EVENTS: {err}");
-                None
-            }
-        }
-    }
-
-    /// One pass: at most one receive, then at most one send.
+    /// One pass: at most one receive, then at most one send; schedules the next pass while
+    /// it makes progress.
     fn pass(&self) {
-        let Some(ready) = self.ready_events() else {
-            return;
-        };
-        if ready.contains(POLLIN) && self.receiving() {
-            self.handle_recv();
+        let mut progress = false;
+        if self.receiving() {
+            progress |= self.handle_recv();
         }
-        if ready.contains(POLLOUT) && self.sending() && !self.closed() {
-            self.handle_send();
+        if self.sending() && !self.closed() {
+            progress |= self.handle_send();
+        }
+        if progress {
+            self.schedule_pass();
         }
         self.rearm();
+    }
+
+    fn schedule_pass(&self) {
+        if self.closed() || self.inner.pass_scheduled.replace(true) {
+            return;
+        }
+        let weak = Rc::downgrade(&self.inner);
+        self.inner.ioloop.add_callback(move || {
+            if let Some(inner) = weak.upgrade() {
+                inner.pass_scheduled.set(false);
+                ZmqStream { inner }.pass();
+            }
+        });
     }
 
     fn handle_recv(&self) -> bool {
