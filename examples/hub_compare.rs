@@ -165,7 +165,7 @@ fn spawn_cost_hub(count: usize) -> Result<(f64, f64), String> {
         ));
     }
     // Start every task so that each has touched its stack and parked, then measure.
-    hub.block_on(|| hub::yield_now());
+    hub.block_on(hub::yield_now);
     let per_task = (rss_bytes().saturating_sub(rss)) as f64 / count as f64;
     hub.run();
     Ok((per_spawn, per_task))
