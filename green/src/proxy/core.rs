@@ -107,6 +107,22 @@ pub(crate) struct Proxy<'a> {
     statistics: Arc<SharedStatistics>,
 }
 
+/// Which directions may forward now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Flow {
+    /// Not paused.
+    active: bool,
+    /// frontend -> backend waits for the backend's POLLOUT.
+    forward_blocked: bool,
+    /// backend -> frontend waits for the frontend's POLLOUT.
+    backward_blocked: bool,
+}
+
+/// Whether `socket` can take a message now (one `ZMQ_EVENTS` read per burst).
+fn writable(socket: &Socket) -> Result<bool> {
+    Ok(socket.get_events()?.contains(zmq::POLLOUT))
+}
+
 /// What a control command asks of the loop.
 enum Command {
     Pause,
@@ -146,50 +162,103 @@ impl<'a> Proxy<'a> {
     }
 
     /// Runs until TERMINATE (`Ok`) or an error (ETERM when the context is terminated).
+    ///
+    /// Like libzmq's proxy, a direction forwards only when its destination is writable: a
+    /// direction whose destination is not waits for its POLLOUT (and stops reading its source)
+    /// while the control socket and the other direction stay served. A burst that fills the
+    /// destination half-way parks in its green send, as libzmq's blocks.
     pub(crate) fn run(self) -> Result<()> {
         let mut poller = Poller::new();
-        self.listen(&mut poller, true)?;
+        let mut flow = Flow {
+            active: true,
+            forward_blocked: false,
+            backward_blocked: false,
+        };
+        self.register(&mut poller, &flow)?;
         if let Some(control) = self.control {
             poller.register(control, zmq::POLLIN)?;
         }
         loop {
             poller.poll(-1)?;
-            let (mut front_ready, mut back_ready, mut control_ready) = (false, false, false);
-            for (target, _) in poller.ready() {
+            let (mut front, mut back, mut control_ready) =
+                (zmq::PollEvents::empty(), zmq::PollEvents::empty(), false);
+            for (target, events) in poller.ready() {
                 if let PollTarget::Socket(socket) = target {
-                    front_ready |= std::ptr::eq(socket, self.frontend);
-                    back_ready |= std::ptr::eq(socket, self.backend);
+                    if std::ptr::eq(socket, self.frontend) {
+                        front = events;
+                    }
+                    if std::ptr::eq(socket, self.backend) {
+                        back = events;
+                    }
                     control_ready |= self.control.is_some_and(|c| std::ptr::eq(socket, c));
                 }
             }
             if control_ready {
                 match self.read_command()? {
                     Some(Command::Terminate) => return Ok(()),
-                    Some(Command::Pause) => self.listen(&mut poller, false)?,
-                    Some(Command::Resume) => self.listen(&mut poller, true)?,
+                    Some(Command::Pause) => flow.active = false,
+                    Some(Command::Resume) => flow.active = true,
                     Some(Command::Statistics) => self.reply_statistics()?,
                     None => {}
                 }
-                continue; // the poller's set may have changed
+                self.register(&mut poller, &flow)?;
+                continue;
             }
-            if front_ready {
-                self.forward(self.frontend, self.backend, 0)?;
+            if !flow.active {
+                continue;
             }
-            if back_ready && !self.same_socket() {
-                self.forward(self.backend, self.frontend, 4)?;
+            let before = flow;
+            // frontend -> backend
+            if flow.forward_blocked && back.contains(zmq::POLLOUT) {
+                flow.forward_blocked = false;
+            } else if !flow.forward_blocked && front.contains(zmq::POLLIN) {
+                if writable(self.backend)? {
+                    self.forward(self.frontend, self.backend, 0)?;
+                } else {
+                    flow.forward_blocked = true;
+                }
+            }
+            // backend -> frontend
+            if !self.same_socket() {
+                if flow.backward_blocked && front.contains(zmq::POLLOUT) {
+                    flow.backward_blocked = false;
+                } else if !flow.backward_blocked && back.contains(zmq::POLLIN) {
+                    if writable(self.frontend)? {
+                        self.forward(self.backend, self.frontend, 4)?;
+                    } else {
+                        flow.backward_blocked = true;
+                    }
+                }
+            }
+            if flow != before {
+                self.register(&mut poller, &flow)?;
             }
         }
     }
 
-    /// Polls (or, paused, stops polling) frontend and backend for input.
-    fn listen(&self, poller: &mut Poller<'a>, active: bool) -> Result<()> {
-        let events = if active {
-            zmq::POLLIN
-        } else {
-            zmq::PollEvents::empty()
-        };
-        poller.register(self.frontend, events)?;
-        poller.register(self.backend, events)
+    /// Polls frontend and backend for what `flow` needs: the source of each unblocked direction
+    /// for input, the destination of each blocked one for output; nothing while paused.
+    fn register(&self, poller: &mut Poller<'a>, flow: &Flow) -> Result<()> {
+        let (mut front, mut back) = (zmq::PollEvents::empty(), zmq::PollEvents::empty());
+        if flow.active {
+            if flow.forward_blocked {
+                back |= zmq::POLLOUT;
+            } else {
+                front |= zmq::POLLIN;
+            }
+            if !self.same_socket() {
+                if flow.backward_blocked {
+                    front |= zmq::POLLOUT;
+                } else {
+                    back |= zmq::POLLIN;
+                }
+            }
+        }
+        if self.same_socket() {
+            return poller.register(self.frontend, front | back);
+        }
+        poller.register(self.frontend, front)?;
+        poller.register(self.backend, back)
     }
 
     /// Forwards up to [`BURST`] whole messages from `from` to `to`. `side` is the statistics
