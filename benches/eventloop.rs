@@ -73,7 +73,11 @@ fn echo(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(3))
         .throughput(Throughput::Elements(BATCH as u64));
     group.bench_function("blocking loop", |b| {
-        b.iter_custom(|iters| (0..iters).map(|_| run("blocking", BATCH, serve_blocking)).sum())
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| run("blocking", BATCH, serve_blocking))
+                .sum()
+        })
     });
     group.bench_function("ZmqStream", |b| {
         b.iter_custom(|iters| (0..iters).map(|_| run("stream", BATCH, serve_stream)).sum())

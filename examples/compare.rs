@@ -23,6 +23,13 @@
 //!   start signal to the last client's last reply. Reported in k req/s. With the ROUTER that is
 //!   1001 sockets: `zmq::Context` cannot raise libzmq's 1023-socket cap, so the plain side stays
 //!   under it; the green context raises it to 4096 anyway.
+//! - DEALER/ROUTER through a proxy over tcp: 16 DEALER clients -> ROUTER frontend | `zmq::proxy`
+//!   | DEALER backend -> 4 DEALER echo workers. Every client keeps up to 50 requests of 16 B in
+//!   flight and makes 5000; all make one warm-up request first, and the clock runs from the start
+//!   signal to the last client's last reply. The proxy is a task like any other: libzmq's
+//!   `zmq_proxy` on an OS thread on the blocking side, the green `zmq::proxy` in a coroutine on
+//!   the green side; terminating the context stops it (ETERM). Reported in k msg/s through the
+//!   proxy (two per request).
 //!
 //! Each scenario runs 3 rounds, each round blocking then green, and reports the median of each
 //! side. The ratio is green / blocking of the reported figure: for throughput above 1 means green
@@ -37,6 +44,12 @@ const REQUEST_SIZE: usize = 16;
 /// DEALER clients of the echo scenario (plus the ROUTER: 1001 sockets, under libzmq's default
 /// cap of 1023, which a plain `zmq::Context` cannot raise).
 const CLIENTS: usize = 1000;
+/// DEALER clients of the proxy scenario.
+const PROXY_CLIENTS: usize = 16;
+/// DEALER echo workers behind the proxy.
+const PROXY_WORKERS: usize = 4;
+/// Requests a proxy client keeps in flight (under the default high-water mark of 1000).
+const PROXY_WINDOW: u64 = 50;
 
 /// Where a scenario's sockets meet.
 #[derive(Clone, Copy, Debug)]
@@ -61,7 +74,7 @@ macro_rules! scenarios {
         use std::sync::mpsc;
         use std::time::{Duration, Instant};
 
-        use crate::{Transport, REQUEST_SIZE};
+        use crate::{Transport, PROXY_WINDOW, REQUEST_SIZE};
 
         /// Binds `socket` on a fresh endpoint of `transport` (a tcp port picked by the system)
         /// and returns the endpoint to connect to. Every scenario has its own context, so one
@@ -232,6 +245,94 @@ macro_rules! scenarios {
             drop(context);
             (clients as u64 * requests) as f64 / end.duration_since(start).as_secs_f64()
         }
+
+        /// DEALER clients -> ROUTER | `zmq::proxy` | DEALER -> DEALER echo workers over tcp:
+        /// `clients` clients make `requests` requests each, up to [`PROXY_WINDOW`] in flight;
+        /// returns messages through the proxy per second (two per request).
+        pub fn proxy(clients: usize, workers: usize, requests: u64) -> f64 {
+            let mut context = context();
+            let frontend = context.socket(zmq::ROUTER).expect("create ROUTER");
+            let frontend_endpoint = bind(&frontend, Transport::Tcp);
+            let backend = context.socket(zmq::DEALER).expect("create DEALER");
+            let backend_endpoint = bind(&backend, Transport::Tcp);
+            // Runs until the context is terminated; its sockets close when it returns.
+            let proxy = spawn(move || zmq::proxy(&frontend, &backend));
+
+            let echoes: Vec<_> = (0..workers)
+                .map(|_| {
+                    let worker = context.socket(zmq::DEALER).expect("create worker");
+                    worker.connect(&backend_endpoint).expect("connect worker");
+                    spawn(move || loop {
+                        let frames = match worker.recv_multipart(0) {
+                            Err(zmq::Error::ETERM) => break,
+                            other => other.expect("worker recv"),
+                        };
+                        match worker.send_multipart(frames, 0) {
+                            Err(zmq::Error::ETERM) => break,
+                            other => other.expect("worker send"),
+                        }
+                    })
+                })
+                .collect();
+
+            let (ready_tx, ready) = mpsc::channel();
+            let (done_tx, done) = mpsc::channel();
+            let mut go = Vec::with_capacity(clients);
+            let mut tasks = Vec::with_capacity(clients);
+            for _ in 0..clients {
+                let dealer = context.socket(zmq::DEALER).expect("create client");
+                dealer.connect(&frontend_endpoint).expect("connect client");
+                let (go_tx, go_rx) = chan::channel::<()>();
+                let ready_tx = ready_tx.clone();
+                let done_tx = done_tx.clone();
+                tasks.push(spawn(move || {
+                    let request = [0u8; REQUEST_SIZE];
+                    let mut reply = zmq::Message::new();
+                    dealer.send(&request[..], 0).expect("client send");
+                    dealer.recv(&mut reply, 0).expect("client recv");
+                    ready_tx.send(()).expect("report ready");
+                    go_rx.recv().expect("wait for the start signal");
+                    let mut sent = 0;
+                    while sent < requests.min(PROXY_WINDOW) {
+                        dealer.send(&request[..], 0).expect("client send");
+                        sent += 1;
+                    }
+                    for _ in 0..requests {
+                        dealer.recv(&mut reply, 0).expect("client recv");
+                        if sent < requests {
+                            dealer.send(&request[..], 0).expect("client send");
+                            sent += 1;
+                        }
+                    }
+                    done_tx.send(Instant::now()).expect("report done");
+                }));
+                go.push(go_tx);
+            }
+
+            for _ in 0..clients {
+                ready.recv().expect("a client stopped before it was ready");
+            }
+            let start = Instant::now();
+            for go_tx in &go {
+                go_tx.send(()).expect("signal a client");
+            }
+            let mut end = start;
+            for _ in 0..clients {
+                end = end.max(done.recv().expect("a client stopped before it was done"));
+            }
+            for task in tasks {
+                join(task, "client");
+            }
+            context.destroy().expect("terminate the context");
+            for echo in echoes {
+                join(echo, "echo worker");
+            }
+            match join(proxy, "proxy") {
+                Err(zmq::Error::ETERM) => {}
+                other => panic!("the proxy ended with {other:?} instead of ETERM"),
+            }
+            (2 * clients as u64 * requests) as f64 / end.duration_since(start).as_secs_f64()
+        }
     };
 }
 
@@ -277,6 +378,8 @@ enum Unit {
     Micros,
     /// Thousands of requests per second (higher is better).
     KiloReqPerSec,
+    /// Thousands of messages per second (higher is better).
+    KiloMsgPerSec,
 }
 
 impl Unit {
@@ -285,6 +388,7 @@ impl Unit {
             Unit::MegaMsgPerSec => "M msg/s",
             Unit::Micros => "us",
             Unit::KiloReqPerSec => "k req/s",
+            Unit::KiloMsgPerSec => "k msg/s",
         }
     }
 
@@ -292,7 +396,7 @@ impl Unit {
         match self {
             Unit::MegaMsgPerSec => format!("{value:.2} {}", self.label()),
             Unit::Micros => format!("{value:.1} {}", self.label()),
-            Unit::KiloReqPerSec => format!("{value:.1} {}", self.label()),
+            Unit::KiloReqPerSec | Unit::KiloMsgPerSec => format!("{value:.1} {}", self.label()),
         }
     }
 }
@@ -333,6 +437,7 @@ fn scenarios(divisor: u64) -> Vec<Scenario> {
     let warm_up = 1000 / divisor;
     let round_trips = 20_000 / divisor;
     let requests = 20 / divisor;
+    let proxy_requests = 5000 / divisor;
 
     let mut list = Vec::new();
     for (size, count, size_label) in [(16, small, "16 B"), (1024, large, "1 KiB")] {
@@ -363,6 +468,18 @@ fn scenarios(divisor: u64) -> Vec<Scenario> {
         unit: Unit::KiloReqPerSec,
         blocking: Box::new(move || blocking::dealer_router(CLIENTS, requests) / 1e3),
         green: Box::new(move || green::dealer_router(CLIENTS, requests) / 1e3),
+    });
+    list.push(Scenario {
+        name: format!(
+            "DEALER/ROUTER tcp via proxy, {PROXY_CLIENTS} clients x {} req (window \
+             {PROXY_WINDOW}), {PROXY_WORKERS} workers",
+            count_label(proxy_requests)
+        ),
+        unit: Unit::KiloMsgPerSec,
+        blocking: Box::new(move || {
+            blocking::proxy(PROXY_CLIENTS, PROXY_WORKERS, proxy_requests) / 1e3
+        }),
+        green: Box::new(move || green::proxy(PROXY_CLIENTS, PROXY_WORKERS, proxy_requests) / 1e3),
     });
     list
 }

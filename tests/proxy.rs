@@ -1148,3 +1148,32 @@ fn monitored_queue_tags_requests_and_replies() {
         assert_eq!(join(worker), warm_ups + N);
     });
 }
+
+#[test]
+fn device_reports_the_endpoints_it_bound_with_ephemeral_ports_resolved() {
+    run(|| {
+        let ctx = zmq::Context::new();
+        let device = zmq::device::Device::streamer()
+            .bind_in("tcp://127.0.0.1:*")
+            .bind_out("tcp://127.0.0.1:*")
+            .start(&ctx)
+            .unwrap();
+        let in_endpoint = device.in_endpoint().unwrap().to_owned();
+        let out_endpoint = device.out_endpoint().unwrap().to_owned();
+        assert!(!in_endpoint.ends_with(":*") && in_endpoint.starts_with("tcp://127.0.0.1:"));
+        let push = ctx.socket(zmq::PUSH).unwrap();
+        push.connect(&in_endpoint).unwrap();
+        let pull = ctx.socket(zmq::PULL).unwrap();
+        pull.connect(&out_endpoint).unwrap();
+        push.send("via ephemeral ports", 0).unwrap();
+        assert_eq!(pull.recv_string(0).unwrap().unwrap(), "via ephemeral ports");
+        let connect_only = zmq::device::Device::streamer()
+            .connect_in(&in_endpoint)
+            .bind_out(&inproc("connect-only"))
+            .start(&ctx)
+            .unwrap();
+        assert_eq!(connect_only.in_endpoint(), None);
+        connect_only.stop().unwrap();
+        device.stop().unwrap();
+    });
+}

@@ -57,7 +57,10 @@ impl Side {
         }
     }
 
-    fn open(self, ctx: &Context) -> Result<Socket> {
+    /// Creates the socket, applies the options, binds and connects; returns it with the
+    /// endpoint it last bound to (read before connecting: `ZMQ_LAST_ENDPOINT` also names
+    /// connected endpoints).
+    fn open(self, ctx: &Context) -> Result<(Socket, Option<String>)> {
         let socket = ctx.socket(self.socket_type)?;
         for set in self.options {
             set(&socket)?;
@@ -65,10 +68,15 @@ impl Side {
         for endpoint in &self.binds {
             socket.bind(endpoint)?;
         }
+        let bound = if self.binds.is_empty() {
+            None
+        } else {
+            socket.get_last_endpoint()?.ok()
+        };
         for endpoint in &self.connects {
             socket.connect(endpoint)?;
         }
-        Ok(socket)
+        Ok((socket, bound))
     }
 }
 
@@ -169,8 +177,8 @@ impl Device {
             "inproc://zmqloop-device-control-{}",
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
-        let frontend = self.input.open(ctx)?;
-        let backend = self.output.open(ctx)?;
+        let (frontend, in_endpoint) = self.input.open(ctx)?;
+        let (backend, out_endpoint) = self.output.open(ctx)?;
         let monitor = match self.monitor {
             None => None,
             Some(monitor) => {
@@ -207,6 +215,8 @@ impl Device {
             statistics,
             control: Mutex::new(remote),
             coroutine,
+            in_endpoint,
+            out_endpoint,
         })
     }
 }
@@ -218,9 +228,22 @@ pub struct DeviceHandle {
     statistics: Arc<SharedStatistics>,
     control: Mutex<Socket>,
     coroutine: JoinHandle<Result<()>>,
+    in_endpoint: Option<String>,
+    out_endpoint: Option<String>,
 }
 
 impl DeviceHandle {
+    /// The endpoint the in side last bound to, with an ephemeral port resolved (so
+    /// `.bind_in("tcp://127.0.0.1:*")` can be connected to); `None` if it only connected.
+    pub fn in_endpoint(&self) -> Option<&str> {
+        self.in_endpoint.as_deref()
+    }
+
+    /// The endpoint the out side last bound to; see [`in_endpoint`](DeviceHandle::in_endpoint).
+    pub fn out_endpoint(&self) -> Option<&str> {
+        self.out_endpoint.as_deref()
+    }
+
     /// Messages and bytes forwarded so far (in side = frontend, out side = backend).
     pub fn statistics(&self) -> ProxyStatistics {
         self.statistics.snapshot()
