@@ -83,6 +83,9 @@ struct Inner {
     stop_requested: Cell<bool>,
     /// Iterations since the last poll (see `POLL_EVERY`).
     unpolled: Cell<u32>,
+    /// The loop is waiting in its poll: code on this thread that runs meanwhile (another hub
+    /// task or coroutine, when the loop itself runs in one) must wake it through the eventfd.
+    polling: Cell<bool>,
     ticket_delay: Cell<Duration>,
 }
 
@@ -144,9 +147,11 @@ pub struct Timeout {
 impl Timeout {
     /// Cancels the timeout; returns false if it already ran or was cancelled.
     pub fn cancel(&self) -> bool {
-        self.inner
-            .upgrade()
-            .is_some_and(|inner| inner.timers.borrow_mut().cancel(self.seq))
+        let Some(inner) = self.inner.upgrade() else {
+            return false;
+        };
+        let callback = inner.timers.borrow_mut().cancel(self.seq);
+        callback.is_some() // dropped here, after the borrow
     }
 
     /// Whether the timeout is still pending.
@@ -202,6 +207,7 @@ impl IOLoop {
                 running: Cell::new(false),
                 stop_requested: Cell::new(false),
                 unpolled: Cell::new(0),
+                polling: Cell::new(false),
                 ticket_delay: Cell::new(Duration::from_secs(1)),
             }),
         })
@@ -341,6 +347,13 @@ impl IOLoop {
     /// wait for the iteration after). Not thread-safe: see [`IOLoopHandle::add_callback`].
     pub fn add_callback(&self, callback: impl FnOnce() + 'static) {
         self.inner.callbacks.borrow_mut().push(Box::new(callback));
+        self.wake_if_polling();
+    }
+
+    fn wake_if_polling(&self) {
+        if self.inner.polling.get() {
+            self.inner.remote.wake();
+        }
     }
 
     /// Runs `callback` once, `delay` from now.
@@ -385,6 +398,7 @@ impl IOLoop {
     /// next `start` return at once.
     pub fn stop(&self) {
         self.inner.stop_requested.set(true);
+        self.wake_if_polling();
     }
 
     /// Removes every handler, callback and timeout (dropping the loop's references to its
@@ -394,13 +408,16 @@ impl IOLoop {
         for index in (0..count).rev() {
             self.remove_at(index);
         }
-        self.inner.callbacks.borrow_mut().clear();
-        *self.inner.timers.borrow_mut() = Timers::default();
+        // Dropped after the borrows end: dropping a callback may run code that uses the loop.
+        let callbacks = std::mem::take(&mut *self.inner.callbacks.borrow_mut());
+        let timers = self.inner.timers.borrow_mut().clear();
+        drop(callbacks);
+        drop(timers);
     }
 
     /// Runs the loop until [`stop`](IOLoop::stop). Returns `Ok` when stopped or when the
-    /// sockets' context is terminated (ETERM ends the loop quietly); other poll errors are
-    /// returned.
+    /// sockets' context is terminated (ETERM ends the loop quietly, after calling each socket
+    /// handler once with `POLLERR` so that streams close); other poll errors are returned.
     ///
     /// # Panics
     /// If the loop is already running.
@@ -447,6 +464,7 @@ impl IOLoop {
                 Ok(ready) => ready,
                 Err(zmqloop_green::Error::ETERM) => {
                     log::debug!("zmqloop: IOLoop ends: context terminated");
+                    self.notify_termination();
                     return Ok(());
                 }
                 Err(err) => return Err(err),
@@ -459,10 +477,32 @@ impl IOLoop {
         }
     }
 
+    /// Calls every socket handler once with `POLLERR`, so that each can notice the terminated
+    /// context (a `ZmqStream` closes itself) before `start` returns.
+    fn notify_termination(&self) {
+        let callbacks: Vec<HandlerFn> = self
+            .inner
+            .handlers
+            .borrow()
+            .iter()
+            .filter(|h| matches!(h.target, Target::Socket(_)))
+            .map(|h| h.callback.clone())
+            .collect();
+        for callback in callbacks {
+            guarded("handler", || {
+                (callback.borrow_mut())(zmqloop_green::POLLERR)
+            });
+        }
+    }
+
     fn run_due_timers(&self) {
-        let due = self.inner.timers.borrow_mut().take_due(Instant::now());
-        for timer in due {
-            guarded("timeout", timer);
+        let now = Instant::now();
+        loop {
+            let due = self.inner.timers.borrow_mut().pop_due(now);
+            match due {
+                Some(timer) => guarded("timeout", timer),
+                None => return,
+            }
         }
     }
 
@@ -488,7 +528,10 @@ impl IOLoop {
     /// Polls and returns the ready handlers' keys (socket pointer or fd) with their events.
     fn poll(&self, timeout: i64) -> zmqloop_green::Result<Vec<(ReadyKey, PollEvents)>> {
         let mut poller = self.inner.poller.borrow_mut();
-        poller.poll(timeout)?;
+        self.inner.polling.set(true);
+        let polled = poller.poll(timeout);
+        self.inner.polling.set(false);
+        polled?;
         let eventfd = self.inner.remote.eventfd.as_raw_fd();
         let mut ready = Vec::new();
         for (target, events) in poller.ready() {

@@ -33,6 +33,9 @@ pub struct PeriodicCallback {
     work: Work,
     pending: Rc<RefCell<Option<Timeout>>>,
     running: Rc<Cell<bool>>,
+    /// Bumped by every `start`: a tick of an older chain (stopped and restarted from inside
+    /// its own work) sees it changed and ends its chain.
+    chain: Rc<Cell<u64>>,
 }
 
 impl PeriodicCallback {
@@ -51,6 +54,7 @@ impl PeriodicCallback {
             work: Rc::new(RefCell::new(work)),
             pending: Rc::new(RefCell::new(None)),
             running: Rc::new(Cell::new(false)),
+            chain: Rc::new(Cell::new(0)),
         }
     }
 
@@ -59,20 +63,26 @@ impl PeriodicCallback {
         if self.running.replace(true) {
             return;
         }
+        self.chain.set(self.chain.get() + 1);
         schedule(
             self.ioloop.clone(),
             Instant::now() + self.period,
             self.period,
             self.work.clone(),
             self.pending.clone(),
-            self.running.clone(),
+            Chain {
+                running: self.running.clone(),
+                current: self.chain.clone(),
+                mine: self.chain.get(),
+            },
         );
     }
 
     /// Stops ticking.
     pub fn stop(&self) {
         self.running.set(false);
-        if let Some(timeout) = self.pending.borrow_mut().take() {
+        let pending = self.pending.borrow_mut().take();
+        if let Some(timeout) = pending {
             timeout.cancel();
         }
     }
@@ -89,24 +99,37 @@ impl Drop for PeriodicCallback {
     }
 }
 
+/// One started run of a periodic callback.
+struct Chain {
+    running: Rc<Cell<bool>>,
+    current: Rc<Cell<u64>>,
+    mine: u64,
+}
+
+impl Chain {
+    fn is_live(&self) -> bool {
+        self.running.get() && self.current.get() == self.mine
+    }
+}
+
 fn schedule(
     ioloop: IOLoop,
     at: Instant,
     period: Duration,
     work: Work,
     pending: Rc<RefCell<Option<Timeout>>>,
-    running: Rc<Cell<bool>>,
+    chain: Chain,
 ) {
     let next_loop = ioloop.clone();
     let next_pending = pending.clone();
     let timeout = ioloop.call_at(at, move || {
-        if !running.get() {
+        if !chain.is_live() {
             return;
         }
         (work.borrow_mut())();
-        if running.get() {
+        if chain.is_live() {
             let next = next_tick(at, period, Instant::now());
-            schedule(next_loop, next, period, work, next_pending, running);
+            schedule(next_loop, next, period, work, next_pending, chain);
         }
     });
     *pending.borrow_mut() = Some(timeout);
@@ -122,7 +145,8 @@ impl Timer {
     /// Stops the timer.
     pub fn cancel(&self) {
         self.remaining.set(Some(0));
-        if let Some(timeout) = self.pending.borrow_mut().take() {
+        let pending = self.pending.borrow_mut().take();
+        if let Some(timeout) = pending {
             timeout.cancel();
         }
     }
@@ -213,7 +237,8 @@ impl Ticket {
 
     /// Cancels the ticket.
     pub fn cancel(&self) {
-        if let Some(timeout) = self.pending.borrow_mut().take() {
+        let pending = self.pending.borrow_mut().take();
+        if let Some(timeout) = pending {
             timeout.cancel();
         }
     }

@@ -98,9 +98,14 @@ impl ZmqStream {
             pass_scheduled: Cell::new(false),
         });
         let weak: Weak<StreamInner> = Rc::downgrade(&inner);
-        ioloop.add_handler(socket, PollEvents::empty(), move |_| {
+        ioloop.add_handler(socket, PollEvents::empty(), move |events| {
             if let Some(inner) = weak.upgrade() {
-                ZmqStream { inner }.pass();
+                let stream = ZmqStream { inner };
+                if events.contains(zmqloop_green::POLLERR) {
+                    stream.close_if_terminated();
+                } else {
+                    stream.pass();
+                }
             }
         })?;
         Ok(ZmqStream { inner })
@@ -278,6 +283,16 @@ impl ZmqStream {
         drop(socket); // closes it unless the user holds another reference
         if let Some(on_close) = self.inner.on_close.borrow_mut().take() {
             log_panic("close", on_close);
+        }
+    }
+
+    /// Closes the stream quietly if its context is gone.
+    fn close_if_terminated(&self) {
+        let Some(socket) = self.socket() else {
+            return;
+        };
+        if socket.get_events() == Err(zmqloop_green::Error::ETERM) {
+            self.close(None);
         }
     }
 

@@ -26,9 +26,21 @@ impl Timers {
         seq
     }
 
-    /// Cancels a timeout; false if it already ran or was cancelled.
-    pub(crate) fn cancel(&mut self, seq: u64) -> bool {
-        self.callbacks.remove(&seq).is_some()
+    /// Cancels a timeout and hands back its callback (to be dropped by the caller once the
+    /// timers are no longer borrowed: dropping it may run user code that uses the loop).
+    /// `None` if it already ran or was cancelled.
+    pub(crate) fn cancel(&mut self, seq: u64) -> Option<TimerCallback> {
+        self.callbacks.remove(&seq)
+    }
+
+    /// Cancels every timeout (handing the callbacks back, as `cancel`); sequence numbers go on
+    /// from where they were, so an old `Timeout` never names a new one.
+    pub(crate) fn clear(&mut self) -> Vec<TimerCallback> {
+        self.heap.clear();
+        self.callbacks
+            .drain()
+            .map(|(_, callback)| callback)
+            .collect()
     }
 
     pub(crate) fn is_pending(&self, seq: u64) -> bool {
@@ -46,18 +58,18 @@ impl Timers {
         None
     }
 
-    /// Removes and returns the callbacks due at `now`, in (deadline, sequence) order.
-    pub(crate) fn take_due(&mut self, now: Instant) -> Vec<TimerCallback> {
-        let mut due = Vec::new();
+    /// Removes and returns the first callback due at `now`, in (deadline, sequence) order.
+    /// One at a time: a due callback may cancel another one due in the same iteration.
+    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<TimerCallback> {
         while let Some(&Reverse((deadline, seq))) = self.heap.peek() {
             if deadline > now {
-                break;
+                return None;
             }
             self.heap.pop();
             if let Some(callback) = self.callbacks.remove(&seq) {
-                due.push(callback);
+                return Some(callback);
             }
         }
-        due
+        None
     }
 }

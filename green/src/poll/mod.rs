@@ -75,8 +75,11 @@ fn deadline_after(timeout_ms: i64) -> Option<Instant> {
         .map(|ms| Instant::now() + Duration::from_millis(ms))
 }
 
+/// The fd that signals for a poll item, and whether it is a socket's notification fd.
+pub(crate) type Member = (RawFd, bool);
+
 /// The fd that signals for `item`: a socket's notification fd, or the plain fd itself.
-fn member_fd(item: &PollItem) -> Result<(RawFd, bool)> {
+pub(crate) fn member_fd(item: &PollItem) -> Result<Member> {
     match item.socket_ptr() {
         None => Ok((item.fd(), false)),
         Some(socket) => {
@@ -118,18 +121,33 @@ impl Waiter {
     }
 
     pub(crate) fn add(&self, item: &PollItem) -> Result<()> {
-        let (fd, is_socket) = member_fd(item)?;
-        self.set.add(fd, item.get_events(), is_socket)
+        self.add_member(member_fd(item)?, item.get_events())
     }
 
-    pub(crate) fn modify(&self, item: &PollItem) -> Result<()> {
-        let (fd, is_socket) = member_fd(item)?;
-        self.set.modify(fd, item.get_events(), is_socket)
+    pub(crate) fn add_member(
+        &self,
+        (fd, is_socket): Member,
+        events: zmq::PollEvents,
+    ) -> Result<()> {
+        self.set.add(fd, events, is_socket)
     }
 
-    pub(crate) fn remove(&self, item: &PollItem) -> Result<()> {
-        let (fd, _) = member_fd(item)?;
-        self.set.remove(fd)
+    pub(crate) fn modify_member(
+        &self,
+        (fd, is_socket): Member,
+        events: zmq::PollEvents,
+    ) -> Result<()> {
+        self.set.modify(fd, events, is_socket)
+    }
+
+    /// Removes a member. A socket whose context was terminated may have closed its fd already
+    /// (epoll then dropped it by itself), hence the tolerance for EBADF/ENOENT.
+    pub(crate) fn remove_member(&self, (fd, _): Member) -> Result<()> {
+        match self.set.remove(fd) {
+            Err(zmq::Error::ENOENT) => Ok(()),
+            Err(err) if err.to_raw() == libc::EBADF => Ok(()),
+            other => other,
+        }
     }
 
     /// Parks until `zmq_poll(items, 0)` reports something (its count) or `deadline` (0).

@@ -10,7 +10,7 @@ use std::os::unix::io::RawFd;
 
 use zmq::{PollEvents, Result};
 
-use super::{deadline_after, zmq_poll, Waiter};
+use super::{deadline_after, member_fd, zmq_poll, Member, Waiter};
 use crate::poll_item::PollItem;
 use crate::sched;
 use crate::socket::Socket;
@@ -24,7 +24,9 @@ pub enum PollTarget<'a> {
     Fd(RawFd),
 }
 
-/// A reusable set of sockets and fds to poll. See the [module docs](self).
+/// A reusable set of sockets and fds to poll: the poll set and its registration with the
+/// scheduler are kept between calls and updated only by `register`/`modify`/`unregister`, so a
+/// wait costs one `zmq_poll` over the items and one park, however many items there are.
 ///
 /// ```
 /// use zmqloop_green as zmq;
@@ -48,6 +50,9 @@ pub enum PollTarget<'a> {
 pub struct Poller<'a> {
     items: Vec<PollItem<'a>>,
     targets: Vec<PollTarget<'a>>,
+    /// Each item's fd, read once at registration (a terminated socket refuses `ZMQ_FD`, and
+    /// must still be removable).
+    members: Vec<Member>,
     /// Built on the first wait inside a coroutine, then kept in step with `items`.
     waiter: Option<Waiter>,
 }
@@ -112,8 +117,8 @@ impl<'a> Poller<'a> {
         let deadline = deadline_after(timeout_ms);
         if self.waiter.is_none() {
             let waiter = Waiter::new()?;
-            for item in &self.items {
-                waiter.add(item)?;
+            for (item, member) in self.items.iter().zip(&self.members) {
+                waiter.add_member(*member, item.get_events())?;
             }
             self.waiter = Some(waiter);
         }
@@ -155,11 +160,13 @@ impl<'a> Poller<'a> {
             Some(index) => self.set_events(index, events),
             None if events.is_empty() => Ok(()),
             None => {
+                let member = member_fd(&item)?;
                 if let Some(waiter) = &self.waiter {
-                    waiter.add(&item)?;
+                    waiter.add_member(member, events)?;
                 }
                 self.items.push(item);
                 self.targets.push(target);
+                self.members.push(member);
                 Ok(())
             }
         }
@@ -168,17 +175,21 @@ impl<'a> Poller<'a> {
     fn set_events(&mut self, index: usize, events: PollEvents) -> Result<()> {
         self.items[index].set_events(events);
         match &self.waiter {
-            Some(waiter) => waiter.modify(&self.items[index]),
+            Some(waiter) => waiter.modify_member(self.members[index], events),
             None => Ok(()),
         }
     }
 
+    /// Removes an item. It always leaves the poller, even if the scheduler registration
+    /// could not be updated (that error is returned after the removal).
     fn remove(&mut self, index: usize) -> Result<()> {
-        if let Some(waiter) = &self.waiter {
-            waiter.remove(&self.items[index])?;
-        }
+        let outcome = match &self.waiter {
+            Some(waiter) => waiter.remove_member(self.members[index]),
+            None => Ok(()),
+        };
         self.items.swap_remove(index);
         self.targets.swap_remove(index);
-        Ok(())
+        self.members.swap_remove(index);
+        outcome
     }
 }
