@@ -55,6 +55,22 @@ impl<'a> PollItem<'a> {
         self.raw.fd
     }
 
+    /// A copy of this item (same socket or fd, events and revents).
+    pub(crate) fn duplicate(&self) -> PollItem<'a> {
+        PollItem {
+            raw: self.raw,
+            marker: PhantomData,
+        }
+    }
+
+    pub(crate) fn clear_revents(&mut self) {
+        self.raw.revents = 0;
+    }
+
+    pub(crate) fn set_revents(&mut self, revents: PollEvents) {
+        self.raw.revents = revents.bits();
+    }
+
     /// Changes the events to wait for.
     pub fn set_events(&mut self, events: PollEvents) {
         self.raw.events = events.bits();

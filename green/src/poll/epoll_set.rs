@@ -82,6 +82,21 @@ impl EpollSet {
     pub(crate) fn remove(&self, fd: RawFd) -> Result<()> {
         self.control(libc::EPOLL_CTL_DEL, fd, 0)
     }
+
+    /// The members that are ready now (level-triggered, so a zmq notification fd stays listed
+    /// until `ZMQ_EVENTS` drains it). Fills `ready`; returns false if the set could not say
+    /// (then every member must be checked).
+    pub(crate) fn ready_members(&self, ready: &mut Vec<RawFd>) -> bool {
+        let mut events = [libc::epoll_event { events: 0, u64: 0 }; 64];
+        // SAFETY: `events` is a valid buffer of 64 entries; a zero timeout never blocks.
+        let count = unsafe { libc::epoll_wait(self.epfd, events.as_mut_ptr(), 64, 0) };
+        let Ok(count) = usize::try_from(count) else {
+            return false;
+        };
+        ready.clear();
+        ready.extend(events[..count].iter().map(|event| event.u64 as RawFd));
+        count < events.len() // a full buffer may have left members out
+    }
 }
 
 impl Drop for EpollSet {

@@ -41,10 +41,13 @@ pub fn poll(items: &mut [PollItem], timeout_ms: i64) -> Result<i32> {
         return Ok(ready);
     }
     let mut waiter = Waiter::new()?;
+    let mut members = Vec::with_capacity(items.len());
     for item in items.iter() {
-        waiter.add(item)?;
+        let member = member_fd(item)?;
+        waiter.add_member(member, item.get_events())?;
+        members.push(member);
     }
-    waiter.wait(scheduler, items, deadline_after(timeout_ms))
+    waiter.wait(scheduler, items, &members, deadline_after(timeout_ms))
 }
 
 impl Socket {
@@ -120,10 +123,6 @@ impl Waiter {
         })
     }
 
-    pub(crate) fn add(&self, item: &PollItem) -> Result<()> {
-        self.add_member(member_fd(item)?, item.get_events())
-    }
-
     pub(crate) fn add_member(
         &self,
         (fd, is_socket): Member,
@@ -151,13 +150,20 @@ impl Waiter {
     }
 
     /// Parks until `zmq_poll(items, 0)` reports something (its count) or `deadline` (0).
-    /// The caller has just polled `items` and found nothing ready.
+    /// The caller has just polled `items` and found nothing ready; `members[i]` is the fd of
+    /// `items[i]`.
+    ///
+    /// After an fd wake-up only the items whose fds the epoll set reports ready are checked
+    /// (the others cannot have changed: their fds were drained by the caller's check), so a
+    /// wait costs one `zmq_poll` over all items, not two.
     pub(crate) fn wait(
         &mut self,
         scheduler: sched::Scheduler,
         items: &mut [PollItem],
+        members: &[Member],
         deadline: Option<Instant>,
     ) -> Result<i32> {
+        let mut ready_fds = Vec::new();
         loop {
             if deadline.is_some_and(|at| at <= Instant::now()) {
                 return Ok(0);
@@ -166,7 +172,11 @@ impl Waiter {
             let wake = self
                 .registration
                 .park(scheduler, self.set.fd(), deadline, interval)?;
-            let ready = zmq_poll(items, 0)?;
+            let ready = if wake == Wake::Fd && self.set.ready_members(&mut ready_fds) {
+                poll_subset(items, members, &ready_fds)?
+            } else {
+                zmq_poll(items, 0)?
+            };
             if ready > 0 {
                 if wake == Wake::Fallback {
                     fallback::record_missed_edge(self.set.fd());
@@ -175,6 +185,26 @@ impl Waiter {
             }
         }
     }
+}
+
+/// `zmq_poll(items, 0)` over only the items whose fds are in `ready_fds`; the other items get
+/// no events.
+fn poll_subset(items: &mut [PollItem], members: &[Member], ready_fds: &[RawFd]) -> Result<i32> {
+    let picked: Vec<usize> = (0..items.len())
+        .filter(|&i| ready_fds.contains(&members[i].0))
+        .collect();
+    for item in items.iter_mut() {
+        item.clear_revents();
+    }
+    if picked.is_empty() {
+        return Ok(0);
+    }
+    let mut subset: Vec<PollItem> = picked.iter().map(|&i| items[i].duplicate()).collect();
+    let ready = zmq_poll(&mut subset, 0)?;
+    for (&i, polled) in picked.iter().zip(&subset) {
+        items[i].set_revents(polled.get_revents());
+    }
+    Ok(ready)
 }
 
 impl Drop for Waiter {

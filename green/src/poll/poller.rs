@@ -123,7 +123,7 @@ impl<'a> Poller<'a> {
             self.waiter = Some(waiter);
         }
         let waiter = self.waiter.as_mut().expect("built above");
-        waiter.wait(scheduler, &mut self.items, deadline)
+        waiter.wait(scheduler, &mut self.items, &self.members, deadline)
     }
 
     /// The items with events after the last [`poll`](Poller::poll), and their events.
