@@ -3,14 +3,15 @@
 //! ```text
 //! loop {
 //!     try the operation with DONTWAIT            -> done unless EAGAIN
-//!     loop {
-//!         read ZMQ_EVENTS                         -> wanted event present: try again
-//!         past the RCVTIMEO/SNDTIMEO deadline?    -> EAGAIN, as libzmq does
-//!         park until the notification fd signals or the deadline passes
-//!         (a fallback check every interval wakes the call if the fd's signal was missed)
-//!     }
+//!     read ZMQ_EVENTS                             -> wanted event present: try again
+//!     past the RCVTIMEO/SNDTIMEO deadline?        -> EAGAIN, as libzmq does
+//!     park until the notification fd signals or the deadline passes
+//!     (a fallback check every interval wakes the call if the fd's signal was missed)
 //! }
 //! ```
+//!
+//! After every wake the loop starts over with the operation itself: when the wake was real it
+//! succeeds at once, without a `ZMQ_EVENTS` read first (that read costs a syscall).
 //!
 //! Why each step is there (measured facts in `shared/notes/readiness.md`):
 //! - The fd only says "commands are pending"; `ZMQ_EVENTS` processes them and is the truth.
@@ -70,16 +71,28 @@ pub(crate) fn drive<T>(
         _ => return attempt(flags),
     };
     let mut deadline = None;
+    let mut wake = None;
     loop {
         match attempt(flags | zmq::DONTWAIT) {
             Err(Error::EAGAIN) => {}
-            done => return done,
+            done => {
+                if wake == Some(Wake::Fallback) && done.is_ok() {
+                    fallback::record_missed_edge(socket.notification_fd()?);
+                }
+                return done;
+            }
+        }
+        if socket.get_events()?.contains(direction.event()) {
+            continue; // ready after all (the attempt raced a command): try again
         }
         let deadline = match deadline {
             Some(deadline) => deadline,
             None => *deadline.insert(Deadline::from_timeout_ms(direction.timeout_ms(socket)?)),
         };
-        wait_until_ready(socket, scheduler, direction, deadline)?;
+        if deadline.instant().is_some_and(|at| at <= Instant::now()) {
+            return Err(Error::EAGAIN);
+        }
+        wake = Some(park(socket, scheduler, deadline)?);
     }
 }
 
@@ -103,29 +116,6 @@ impl Deadline {
             Deadline::Never => None,
             Deadline::At(at) => Some(at),
         }
-    }
-}
-
-/// Parks until `ZMQ_EVENTS` shows the wanted event (Ok), the deadline passes (EAGAIN), or the
-/// socket fails (ETERM and the like).
-fn wait_until_ready(
-    socket: &Socket,
-    scheduler: sched::Scheduler,
-    direction: Direction,
-    deadline: Deadline,
-) -> Result<()> {
-    let mut wake = Wake::Fd;
-    loop {
-        if socket.get_events()?.contains(direction.event()) {
-            if wake == Wake::Fallback {
-                fallback::record_missed_edge(socket.notification_fd()?);
-            }
-            return Ok(());
-        }
-        if deadline.instant().is_some_and(|at| at <= Instant::now()) {
-            return Err(Error::EAGAIN);
-        }
-        wake = park(socket, scheduler, deadline)?;
     }
 }
 
