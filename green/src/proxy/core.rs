@@ -279,13 +279,17 @@ impl<'a> Proxy<'a> {
                 self.copy_to_capture(&frame, more, first, side)?;
                 first = false;
                 let flags = if more { zmq::SNDMORE } else { 0 };
+                if !more {
+                    // Counted before the last frame leaves: whoever receives the message and
+                    // then reads the statistics sees it counted.
+                    self.statistics.count(side, bytes);
+                }
                 to.send(std::mem::replace(&mut frame, Message::new()), flags)?;
                 if !more {
                     break;
                 }
                 from.recv(&mut frame, 0)?; // the rest of a message is already there
             }
-            self.statistics.count(side, bytes);
         }
         Ok(())
     }
