@@ -486,21 +486,34 @@ fn scenarios(divisor: u64) -> Vec<Scenario> {
 
 fn main() {
     let mut divisor = 1;
-    for arg in std::env::args().skip(1) {
+    let mut workers = 2;
+    let mut only: Option<String> = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => divisor = 10,
+            "--workers" => workers = args.next().and_then(|n| n.parse().ok()).unwrap_or(2),
+            "--only" => only = args.next(),
             other => {
-                eprintln!("unknown argument {other:?}; usage: compare [--quick]");
+                eprintln!("unknown argument {other:?}; usage: compare [--quick] [--workers N] [--only TEXT]");
                 std::process::exit(2);
             }
         }
     }
-    // Before any coroutine exists: one may worker per core of the 2-core reference machine.
-    zmqloop::green::may::config().set_workers(2);
+    // Before any coroutine exists: by default one may worker per core of the 2-core reference
+    // machine.
+    zmqloop::green::may::config().set_workers(workers);
+    println!("may workers: {workers}");
 
     let started = Instant::now();
     let mut rows = Vec::new();
     for scenario in scenarios(divisor) {
+        if only
+            .as_ref()
+            .is_some_and(|text| !scenario.name.contains(text.as_str()))
+        {
+            continue;
+        }
         println!("{}", scenario.name);
         let mut blocking = Vec::with_capacity(ROUNDS);
         let mut green = Vec::with_capacity(ROUNDS);
