@@ -18,6 +18,7 @@
 //!   out (or `Rc`-cloned) first, so they may call back into the loop freely.
 
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::io::RawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -30,7 +31,21 @@ use zmqloop_green::{PollEvents, PollTarget, Poller, Socket};
 
 use super::timers::Timers;
 
-type Callback = Box<dyn FnOnce()>;
+/// A queued callback: a one-shot closure, or a shared one that is queued again and again
+/// without allocating (a busy `ZmqStream`'s next pass).
+pub(crate) enum Callback {
+    Once(Box<dyn FnOnce()>),
+    Shared(Rc<dyn Fn()>),
+}
+
+impl Callback {
+    fn run(self) {
+        match self {
+            Callback::Once(f) => f(),
+            Callback::Shared(f) => f(),
+        }
+    }
+}
 
 /// While callbacks keep coming, the loop polls (with a zero timeout) once every this many
 /// iterations instead of every iteration: a poll costs a syscall per socket, a callback
@@ -54,6 +69,8 @@ struct Handler {
 /// What other threads may do to a loop: queue callbacks, stop it. The eventfd wakes its poll.
 struct Remote {
     callbacks: Mutex<Vec<Box<dyn FnOnce() + Send>>>,
+    /// Set when `callbacks` may hold something: the loop looks at the mutex only then.
+    queued: AtomicBool,
     stop: AtomicBool,
     eventfd: OwnedFd,
 }
@@ -76,7 +93,7 @@ struct Inner {
     /// Declared before `handlers`: dropped first (see the module invariants).
     poller: RefCell<Poller<'static>>,
     handlers: RefCell<Vec<Handler>>,
-    callbacks: RefCell<Vec<Callback>>,
+    callbacks: RefCell<VecDeque<Callback>>,
     timers: RefCell<Timers>,
     remote: Arc<Remote>,
     running: Cell<bool>,
@@ -127,6 +144,7 @@ impl IOLoopHandle {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(Box::new(callback));
+        self.remote.queued.store(true, Ordering::SeqCst);
         self.remote.wake();
     }
 
@@ -197,10 +215,11 @@ impl IOLoop {
             inner: Rc::new(Inner {
                 poller: RefCell::new(poller),
                 handlers: RefCell::new(Vec::new()),
-                callbacks: RefCell::new(Vec::new()),
+                callbacks: RefCell::new(VecDeque::new()),
                 timers: RefCell::new(Timers::default()),
                 remote: Arc::new(Remote {
                     callbacks: Mutex::new(Vec::new()),
+                    queued: AtomicBool::new(false),
                     stop: AtomicBool::new(false),
                     eventfd,
                 }),
@@ -346,7 +365,16 @@ impl IOLoop {
     /// Runs `callback` on the next iteration of the loop (callbacks added while callbacks run
     /// wait for the iteration after). Not thread-safe: see [`IOLoopHandle::add_callback`].
     pub fn add_callback(&self, callback: impl FnOnce() + 'static) {
-        self.inner.callbacks.borrow_mut().push(Box::new(callback));
+        self.queue(Callback::Once(Box::new(callback)));
+    }
+
+    /// Queues a shared callback (no allocation; see [`Callback::Shared`]).
+    pub(crate) fn add_shared_callback(&self, callback: &Rc<dyn Fn()>) {
+        self.queue(Callback::Shared(callback.clone()));
+    }
+
+    fn queue(&self, callback: Callback) {
+        self.inner.callbacks.borrow_mut().push_back(callback);
         self.wake_if_polling();
     }
 
@@ -436,9 +464,14 @@ impl IOLoop {
     fn run(&self) -> zmqloop_green::Result<()> {
         loop {
             self.take_remote_callbacks();
-            let callbacks = std::mem::take(&mut *self.inner.callbacks.borrow_mut());
-            for callback in callbacks {
-                guarded("callback", callback);
+            // Only those queued before this iteration: callbacks they add wait for the next.
+            let queued = self.inner.callbacks.borrow().len();
+            for _ in 0..queued {
+                let callback = self.inner.callbacks.borrow_mut().pop_front();
+                match callback {
+                    Some(callback) => guarded("callback", || callback.run()),
+                    None => break, // `close` emptied the queue
+                }
             }
             if self.should_stop() {
                 return Ok(());
@@ -496,6 +529,9 @@ impl IOLoop {
     }
 
     fn run_due_timers(&self) {
+        if self.inner.timers.borrow().is_empty() {
+            return;
+        }
         let now = Instant::now();
         loop {
             let due = self.inner.timers.borrow_mut().pop_due(now);
@@ -507,10 +543,17 @@ impl IOLoop {
     }
 
     fn should_stop(&self) -> bool {
-        self.inner.stop_requested.get() || self.inner.remote.stop.swap(false, Ordering::SeqCst)
+        self.inner.stop_requested.get()
+            || (self.inner.remote.stop.load(Ordering::Relaxed)
+                && self.inner.remote.stop.swap(false, Ordering::SeqCst))
     }
 
     fn take_remote_callbacks(&self) {
+        if !self.inner.remote.queued.load(Ordering::Relaxed)
+            || !self.inner.remote.queued.swap(false, Ordering::SeqCst)
+        {
+            return;
+        }
         let remote: Vec<_> = std::mem::take(
             &mut *self
                 .inner
@@ -521,7 +564,7 @@ impl IOLoop {
         );
         let mut callbacks = self.inner.callbacks.borrow_mut();
         for callback in remote {
-            callbacks.push(callback);
+            callbacks.push_back(Callback::Once(callback));
         }
     }
 

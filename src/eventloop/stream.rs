@@ -45,6 +45,9 @@ struct StreamInner {
     registered: Cell<PollEvents>,
     /// A pass is queued as a loop callback.
     pass_scheduled: Cell<bool>,
+    /// The callback that runs a pass, made once and queued by reference (no allocation per
+    /// pass).
+    pass_callback: RefCell<Option<Rc<dyn Fn()>>>,
 }
 
 /// A socket on an [`IOLoop`], with queued sends and receive/send callbacks. Cheap to clone.
@@ -96,7 +99,16 @@ impl ZmqStream {
             queue: RefCell::new(VecDeque::new()),
             registered: Cell::new(PollEvents::empty()),
             pass_scheduled: Cell::new(false),
+            pass_callback: RefCell::new(None),
         });
+        let weak_pass = Rc::downgrade(&inner);
+        let pass: Rc<dyn Fn()> = Rc::new(move || {
+            if let Some(inner) = weak_pass.upgrade() {
+                inner.pass_scheduled.set(false);
+                ZmqStream { inner }.pass();
+            }
+        });
+        *inner.pass_callback.borrow_mut() = Some(pass);
         let weak: Weak<StreamInner> = Rc::downgrade(&inner);
         ioloop.add_handler(socket, PollEvents::empty(), move |events| {
             if let Some(inner) = weak.upgrade() {
@@ -316,13 +328,10 @@ impl ZmqStream {
         if self.closed() || self.inner.pass_scheduled.replace(true) {
             return;
         }
-        let weak = Rc::downgrade(&self.inner);
-        self.inner.ioloop.add_callback(move || {
-            if let Some(inner) = weak.upgrade() {
-                inner.pass_scheduled.set(false);
-                ZmqStream { inner }.pass();
-            }
-        });
+        let pass = self.inner.pass_callback.borrow().clone();
+        if let Some(pass) = pass {
+            self.inner.ioloop.add_shared_callback(&pass);
+        }
     }
 
     fn handle_recv(&self) -> bool {

@@ -43,6 +43,11 @@ impl Timers {
             .collect()
     }
 
+    /// Whether no timeout is pending.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.callbacks.is_empty()
+    }
+
     pub(crate) fn is_pending(&self, seq: u64) -> bool {
         self.callbacks.contains_key(&seq)
     }
