@@ -39,8 +39,9 @@
 //! triggered, with the readiness rule of `readiness`) and the hub's wake-up eventfd, with the
 //! timeout of the earliest timer, then the due timers (deadlines, `sleep`, fallback checks that
 //! poll a parked fd and wake its task only if a wake-up was missed). epoll rather than
-//! `zmq_poll`: its cost per wait does not grow with the number of parked sockets. The same
-//! reactor is meant to carry the IOLoop of `zmqloop::eventloop` (a later issue).
+//! `zmq_poll`: its cost per wait does not grow with the number of parked sockets. An IOLoop of
+//! `zmqloop::eventloop` started in a hub task waits through this same reactor (its poll set is
+//! one more fd in the hub's epoll), so it shares the thread with the other tasks.
 //!
 //! # Stacks
 //! Each task gets its own stack ([`Builder::stack_size`], 64 KiB by default; mapped with a guard
