@@ -238,8 +238,10 @@ impl Timer {
             events: libc::POLLIN,
             revents: 0,
         }));
-        // SAFETY: `checks` is a valid array of `checks.len()` pollfds; a zero timeout never
-        // blocks. The fds belong to parked owners, which keep their sockets open while parked.
+        // SAFETY: `checks` is a valid array of `checks.len()` pollfds that poll only reads and
+        // writes `revents` of; a zero timeout never blocks. poll touches no fd's state, so an fd
+        // closed or reused meanwhile (an owner that woke and closed its socket after the claim)
+        // costs at most a spurious wake-up of its retired slot, whose waker wakes nobody.
         let rc = unsafe { libc::poll(checks.as_mut_ptr(), checks.len() as libc::nfds_t, 0) };
         let mut rearmed = Vec::new();
         for (slot, check) in due.drain(..).zip(checks.iter()) {
