@@ -66,9 +66,11 @@ pub(crate) fn drive<T>(
     flags: i32,
     mut attempt: impl FnMut(i32) -> Result<T>,
 ) -> Result<T> {
-    let scheduler = match sched::current() {
-        Some(scheduler) if flags & zmq::DONTWAIT == 0 => scheduler,
-        _ => return attempt(flags),
+    if flags & zmq::DONTWAIT != 0 {
+        return attempt(flags);
+    }
+    let Some(scheduler) = sched::current() else {
+        return attempt(flags);
     };
     let mut deadline = None;
     let mut wake = None;

@@ -288,7 +288,7 @@ impl<'a> Proxy<'a> {
                 if !more {
                     break;
                 }
-                from.recv(&mut frame, 0)?; // the rest of a message is already there
+                from.recv(&mut frame, zmq::DONTWAIT)?; // the rest of a message is there
             }
         }
         Ok(())
