@@ -3,7 +3,7 @@
 //! ```text
 //! loop {
 //!     try the operation with DONTWAIT            -> done unless EAGAIN
-//!     read ZMQ_EVENTS                             -> wanted event present: try again
+//!     read ZMQ_EVENTS (sends; see Direction)      -> wanted event present: try again
 //!     past the RCVTIMEO/SNDTIMEO deadline?        -> EAGAIN, as libzmq does
 //!     park until the notification fd signals or the deadline passes
 //!     (a fallback check every interval wakes the call if the fd's signal was missed)
@@ -48,6 +48,18 @@ impl Direction {
         }
     }
 
+    /// Whether an EAGAIN of this direction's `DONTWAIT` attempt still needs a `ZMQ_EVENTS`
+    /// read before parking.
+    ///
+    /// Not for receiving: in libzmq 4.3 (`socket_base_t::recv`), a `DONTWAIT` receive that finds
+    /// no message processes the socket's pending commands unthrottled (which drains the
+    /// notification fd) and tries again before it returns EAGAIN, so it has already done what
+    /// the `ZMQ_EVENTS` read would do; skipping it saves a syscall per wait. A `DONTWAIT` send
+    /// processes commands only when its throttle allows, so sending keeps the read.
+    fn must_read_events(self) -> bool {
+        matches!(self, Direction::Send)
+    }
+
     /// The socket's `RCVTIMEO`/`SNDTIMEO` in ms (-1 = forever).
     fn timeout_ms(self, socket: &Socket) -> Result<i32> {
         match self {
@@ -84,7 +96,7 @@ pub(crate) fn drive<T>(
                 return done;
             }
         }
-        if socket.get_events()?.contains(direction.event()) {
+        if direction.must_read_events() && socket.get_events()?.contains(direction.event()) {
             continue; // ready after all (the attempt raced a command): try again
         }
         let deadline = match deadline {
