@@ -61,6 +61,9 @@ impl HubFd {
 impl Drop for HubFd {
     fn drop(&mut self) {
         hub::epoll_remove(&self.epoll, self.fd);
+        // The token's slot lives in the hub's state, reachable only on its thread while it
+        // runs; dropped elsewhere (the socket moved away), the slot stays taken: a few bytes,
+        // and no event can reach it any more.
         if self.is_current() {
             hub::with_current(|core| core.forget_fd(self.token));
         }
