@@ -1802,3 +1802,49 @@ fn green_ioloop_closed_after_eterm_starts_again_cleanly() {
         );
     });
 }
+
+#[test]
+fn callbacks_run_by_close_may_use_the_stream_again() {
+    within(LIMIT, || {
+        let ctx = zmq::Context::new();
+        let ioloop = IOLoop::new().unwrap();
+        let push = ctx.socket(zmq::PUSH).unwrap(); // no peer: queued sends cannot go
+        push.set_sndhwm(1).unwrap();
+        push.bind(&format!("inproc://close-reentrant-{}", std::process::id()))
+            .unwrap();
+        let stream = ZmqStream::new(push, &ioloop).unwrap();
+        let reported = Rc::new(Cell::new(0));
+        let resent_reported = Rc::new(Cell::new(0));
+        let counter = resent_reported.clone();
+        stream.on_send(move |_, status| {
+            assert!(status.is_err());
+            counter.set(counter.get() + 1);
+        });
+        for _ in 0..3 {
+            let again = stream.clone();
+            let reported = reported.clone();
+            stream.send_multipart_with(["queued"], move |_, status| {
+                assert!(status.is_err());
+                reported.set(reported.get() + 1);
+                again.send("queued by a callback during close"); // re-entrant
+            });
+        }
+        let closer = stream.clone();
+        let close_callback_done = Rc::new(Cell::new(false));
+        let done = close_callback_done.clone();
+        stream.set_close_callback(move || {
+            closer.set_close_callback(|| {}); // re-entrant
+            done.set(true);
+        });
+        stream.close(None);
+        assert_eq!(reported.get(), 3);
+        // The messages queued by the callbacks were reported too, none silently dropped
+        // (a callback that panicked on a held borrow would have lost them).
+        assert_eq!(resent_reported.get(), 3);
+        assert!(
+            close_callback_done.get(),
+            "the close callback could not use the stream"
+        );
+        assert!(stream.closed());
+    });
+}

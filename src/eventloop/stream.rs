@@ -275,7 +275,13 @@ impl ZmqStream {
             return;
         };
         let deadline = linger.map(|linger| Instant::now() + linger);
-        while let Some(outgoing) = self.inner.queue.borrow_mut().pop_front() {
+        loop {
+            // Popped in its own statement: the queue must not stay borrowed while callbacks
+            // (which may queue more) run.
+            let next = self.inner.queue.borrow_mut().pop_front();
+            let Some(outgoing) = next else {
+                break;
+            };
             let mut status = send_now(&socket, &outgoing.frames);
             while status == Err(zmqloop_green::Error::EAGAIN) {
                 let left = deadline.map_or(0, |d| {
@@ -293,7 +299,8 @@ impl ZmqStream {
         let _ = self.inner.ioloop.remove_handler(&socket);
         *self.inner.socket.borrow_mut() = None;
         drop(socket); // closes it unless the user holds another reference
-        if let Some(on_close) = self.inner.on_close.borrow_mut().take() {
+        let on_close = self.inner.on_close.borrow_mut().take();
+        if let Some(on_close) = on_close {
             log_panic("close", on_close);
         }
     }
