@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use zmq::{Result, SocketType};
 
+use crate::errors::zmq_errno;
 use crate::sched;
 use crate::socket::Socket;
 
@@ -52,17 +53,12 @@ impl TermJob {
             if unsafe { zmq_sys::zmq_ctx_term(self.0) } == 0 {
                 return Ok(());
             }
-            match last_error() {
+            match zmq_errno() {
                 zmq::Error::EINTR => continue,
                 err => return Err(err),
             }
         }
     }
-}
-
-fn last_error() -> zmq::Error {
-    // SAFETY: zmq_errno only reads libzmq's thread-local errno.
-    zmq::Error::from_raw(unsafe { zmq_sys::zmq_errno() })
 }
 
 impl Drop for RawContext {
@@ -91,7 +87,7 @@ impl Context {
         assert!(
             !ctx.is_null(),
             "zmqloop: zmq_ctx_new failed: {}",
-            last_error()
+            zmq_errno()
         );
         Context {
             raw: Arc::new(RawContext {
@@ -105,7 +101,7 @@ impl Context {
         // SAFETY: `ctx` is live while `self.raw` is.
         let rc = unsafe { zmq_sys::zmq_ctx_get(self.raw.ctx, option as c_int) };
         if rc == -1 {
-            return Err(last_error());
+            return Err(zmq_errno());
         }
         Ok(rc)
     }
@@ -113,7 +109,7 @@ impl Context {
     fn set_option(&self, option: u32, value: i32) -> Result<()> {
         // SAFETY: `ctx` is live while `self.raw` is.
         if unsafe { zmq_sys::zmq_ctx_set(self.raw.ctx, option as c_int, value) } == -1 {
-            return Err(last_error());
+            return Err(zmq_errno());
         }
         Ok(())
     }
@@ -153,7 +149,7 @@ impl Context {
         // SAFETY: `ctx` is live while `self.raw` is; a null result is handled below.
         let raw = unsafe { zmq_sys::zmq_socket(self.raw.ctx, socket_type_to_raw(socket_type)) };
         if raw.is_null() {
-            return Err(last_error());
+            return Err(zmq_errno());
         }
         // SAFETY: `raw` is a new socket that only the returned green socket owns.
         let inner = unsafe { zmq::Socket::from_raw(raw) };

@@ -35,6 +35,7 @@
 #![warn(missing_docs)]
 
 mod context;
+mod errors;
 pub mod fallback;
 pub mod hub;
 mod poll;
@@ -44,6 +45,7 @@ mod readiness;
 mod sched;
 mod socket;
 mod spawn;
+mod wake_fd;
 
 pub use context::Context;
 pub use poll::{poll, PollTarget, Poller};
@@ -54,6 +56,7 @@ pub use proxy::{
 };
 pub use socket::{Sendable, Socket};
 pub use spawn::{spawn, MIN_STACK_WORDS};
+pub use wake_fd::WakeFd;
 
 /// The `may` coroutine library that runs green sockets by default, re-exported for advanced use
 /// (custom `Builder`s, `may::config()`, channels).

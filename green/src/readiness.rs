@@ -84,7 +84,8 @@ pub(crate) fn drive<T>(
     let Some(scheduler) = sched::current() else {
         return attempt(flags);
     };
-    let mut deadline = None;
+    // Read on the first EAGAIN only: a call that succeeds at once costs no getsockopt.
+    let mut deadline: Option<Option<Instant>> = None;
     let mut wake = None;
     loop {
         match attempt(flags | zmq::DONTWAIT) {
@@ -101,44 +102,29 @@ pub(crate) fn drive<T>(
         }
         let deadline = match deadline {
             Some(deadline) => deadline,
-            None => *deadline.insert(Deadline::from_timeout_ms(direction.timeout_ms(socket)?)),
+            None => *deadline.insert(deadline_after(direction.timeout_ms(socket)?.into())),
         };
-        if deadline.instant().is_some_and(|at| at <= Instant::now()) {
+        if deadline.is_some_and(|at| at <= Instant::now()) {
             return Err(Error::EAGAIN);
         }
         wake = Some(park(socket, scheduler, deadline)?);
     }
 }
 
-/// When a waiting call gives up.
-#[derive(Clone, Copy, Debug)]
-enum Deadline {
-    Never,
-    At(Instant),
+/// The instant a wait of `timeout_ms` starting now gives up: `None` (never) for a negative
+/// timeout, as libzmq's `-1`. Shared with `poll`.
+pub(crate) fn deadline_after(timeout_ms: i64) -> Option<Instant> {
+    u64::try_from(timeout_ms)
+        .ok()
+        .map(|ms| Instant::now() + Duration::from_millis(ms))
 }
 
-impl Deadline {
-    fn from_timeout_ms(timeout_ms: i32) -> Deadline {
-        match u64::try_from(timeout_ms) {
-            Ok(ms) => Deadline::At(Instant::now() + Duration::from_millis(ms)),
-            Err(_) => Deadline::Never,
-        }
-    }
-
-    fn instant(self) -> Option<Instant> {
-        match self {
-            Deadline::Never => None,
-            Deadline::At(at) => Some(at),
-        }
-    }
-}
-
-fn park(socket: &Socket, scheduler: sched::Scheduler, deadline: Deadline) -> Result<Wake> {
+fn park(socket: &Socket, scheduler: sched::Scheduler, deadline: Option<Instant>) -> Result<Wake> {
     let fd = socket.notification_fd()?;
     let interval = fallback::fallback_interval();
     let mut registration = socket.registration();
     loop {
-        let wake = registration.park(scheduler, fd, deadline.instant(), interval)?;
+        let wake = registration.park(scheduler, fd, deadline, interval)?;
         if wake == Wake::Fd && fd_wakeup_dropped() {
             continue;
         }

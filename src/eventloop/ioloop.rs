@@ -19,7 +19,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::io::RawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::{Rc, Weak};
@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use zmqloop_green::{PollEvents, PollTarget, Poller, Socket};
+use zmqloop_green::{PollEvents, PollTarget, Poller, Socket, WakeFd};
 
 use super::timers::Timers;
 
@@ -72,20 +72,12 @@ struct Remote {
     /// Set when `callbacks` may hold something: the loop looks at the mutex only then.
     queued: AtomicBool,
     stop: AtomicBool,
-    eventfd: OwnedFd,
+    eventfd: WakeFd,
 }
 
 impl Remote {
     fn wake(&self) {
-        let one = 1u64.to_ne_bytes();
-        // SAFETY: writes 8 bytes from a valid buffer to the eventfd this struct owns.
-        unsafe { libc::write(self.eventfd.as_raw_fd(), one.as_ptr().cast(), 8) };
-    }
-
-    fn drain_wakeups(&self) {
-        let mut counter = [0u8; 8];
-        // SAFETY: reads at most 8 bytes into a valid buffer from our non-blocking eventfd.
-        unsafe { libc::read(self.eventfd.as_raw_fd(), counter.as_mut_ptr().cast(), 8) };
+        self.eventfd.wake();
     }
 }
 
@@ -200,13 +192,7 @@ fn ms_until(deadline: Instant) -> i64 {
 impl IOLoop {
     /// A new loop on the current thread.
     pub fn new() -> std::io::Result<IOLoop> {
-        // SAFETY: plain syscall; the fd is owned by an OwnedFd right after.
-        let raw = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-        if raw < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: `raw` is a new fd owned by nobody else.
-        let eventfd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let eventfd = WakeFd::new()?;
         let mut poller = Poller::new();
         poller
             .register_fd(eventfd.as_raw_fd(), zmqloop_green::POLLIN)
@@ -579,7 +565,7 @@ impl IOLoop {
         let mut ready = Vec::new();
         for (target, events) in poller.ready() {
             match target {
-                PollTarget::Fd(fd) if fd == eventfd => self.inner.remote.drain_wakeups(),
+                PollTarget::Fd(fd) if fd == eventfd => self.inner.remote.eventfd.clear(),
                 PollTarget::Fd(fd) => ready.push((ReadyKey::Fd(fd), events)),
                 PollTarget::Socket(socket) => {
                     ready.push((ReadyKey::Socket(socket as *const Socket), events))

@@ -24,6 +24,7 @@ use corosensei::stack::DefaultStack;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
 use super::stack_pool::StackPool;
+use crate::wake_fd::WakeFd;
 
 /// How a parked task is resumed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,7 +89,7 @@ const REMOTE_TOKEN: u64 = 0;
 /// Jobs sent from other threads, and the eventfd that interrupts the hub's wait for them.
 pub(crate) struct Remote {
     jobs: Mutex<Vec<Box<dyn FnOnce() + Send>>>,
-    eventfd: OwnedFd,
+    wake: WakeFd,
     stop: AtomicBool,
 }
 
@@ -102,9 +103,7 @@ impl Remote {
     }
 
     pub(crate) fn wake(&self) {
-        let one = 1u64.to_ne_bytes();
-        // SAFETY: writes 8 bytes from a valid buffer to the eventfd this struct owns.
-        unsafe { libc::write(self.eventfd.as_raw_fd(), one.as_ptr().cast(), 8) };
+        self.wake.wake();
     }
 
     pub(crate) fn request_stop(&self) {
@@ -113,9 +112,7 @@ impl Remote {
     }
 
     fn drain(&self) -> Vec<Box<dyn FnOnce() + Send>> {
-        let mut counter = [0u8; 8];
-        // SAFETY: reads at most 8 bytes into a valid buffer from our non-blocking eventfd.
-        unsafe { libc::read(self.eventfd.as_raw_fd(), counter.as_mut_ptr().cast(), 8) };
+        self.wake.clear();
         std::mem::take(&mut *self.jobs.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
@@ -201,24 +198,18 @@ impl HubCore {
     /// A new hub core. It only ever lives in an `Rc`: `current_hub` relies on that.
     pub(crate) fn new(stack_size: usize, pooled_stacks: usize) -> std::io::Result<Rc<HubCore>> {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-        // SAFETY: plain syscalls; each fd is owned by an OwnedFd right after.
+        // SAFETY: plain syscall; the fd is owned by an OwnedFd right after.
         let epoll = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
         if epoll < 0 {
             return Err(last_os_error());
         }
         // SAFETY: `epoll` is a new fd owned by nobody else.
         let epoll = Arc::new(unsafe { OwnedFd::from_raw_fd(epoll) });
-        // SAFETY: as above.
-        let eventfd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-        if eventfd < 0 {
-            return Err(last_os_error());
-        }
-        // SAFETY: `eventfd` is a new fd owned by nobody else.
-        let eventfd = unsafe { OwnedFd::from_raw_fd(eventfd) };
+        let wake = WakeFd::new()?;
         epoll_ctl(
             epoll.as_raw_fd(),
             libc::EPOLL_CTL_ADD,
-            eventfd.as_raw_fd(),
+            wake.as_raw_fd(),
             REMOTE_TOKEN,
         )?;
         Ok(Rc::new(HubCore {
@@ -235,7 +226,7 @@ impl HubCore {
             epoll,
             remote: Arc::new(Remote {
                 jobs: Mutex::new(Vec::new()),
-                eventfd,
+                wake,
                 stop: AtomicBool::new(false),
             }),
             stopping: Cell::new(false),

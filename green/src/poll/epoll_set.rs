@@ -12,17 +12,12 @@ use std::os::unix::io::RawFd;
 
 use zmq::{PollEvents, Result};
 
+use crate::errors::last_os_error;
+
 /// An owned epoll fd and the member fds registered in it.
 #[derive(Debug)]
 pub(crate) struct EpollSet {
     epfd: RawFd,
-}
-
-fn last_os_error() -> zmq::Error {
-    let errno = std::io::Error::last_os_error()
-        .raw_os_error()
-        .unwrap_or(libc::EINVAL);
-    zmq::Error::from_raw(errno)
 }
 
 /// The epoll interest for a member. zmq notification fds are watched for input whatever the

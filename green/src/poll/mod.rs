@@ -15,12 +15,14 @@ mod poller;
 
 use std::os::raw::{c_int, c_long};
 use std::os::unix::io::RawFd;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use zmq::Result;
 
+use crate::errors::zmq_errno;
 use crate::fallback;
 use crate::poll_item::PollItem;
+use crate::readiness::deadline_after;
 use crate::sched::{self, Registration, Wake};
 use crate::socket::Socket;
 
@@ -66,16 +68,9 @@ fn zmq_poll(items: &mut [PollItem], timeout_ms: i64) -> Result<i32> {
     // of `count` pollitems that libzmq may update (revents) for the duration of the call.
     let rc = unsafe { zmq_sys::zmq_poll(items.as_mut_ptr().cast(), count, timeout) };
     if rc < 0 {
-        // SAFETY: zmq_errno only reads libzmq's thread-local errno.
-        return Err(zmq::Error::from_raw(unsafe { zmq_sys::zmq_errno() }));
+        return Err(zmq_errno());
     }
     Ok(rc)
-}
-
-fn deadline_after(timeout_ms: i64) -> Option<Instant> {
-    u64::try_from(timeout_ms)
-        .ok()
-        .map(|ms| Instant::now() + Duration::from_millis(ms))
 }
 
 /// The fd that signals for a poll item, and whether it is a socket's notification fd.
@@ -99,8 +94,7 @@ pub(crate) fn member_fd(item: &PollItem) -> Result<Member> {
                 )
             };
             if rc < 0 {
-                // SAFETY: zmq_errno only reads libzmq's thread-local errno.
-                return Err(zmq::Error::from_raw(unsafe { zmq_sys::zmq_errno() }));
+                return Err(zmq_errno());
             }
             Ok((fd, true))
         }

@@ -10,8 +10,9 @@ use std::os::unix::io::RawFd;
 
 use zmq::{PollEvents, Result};
 
-use super::{deadline_after, member_fd, zmq_poll, Member, Waiter};
+use super::{member_fd, zmq_poll, Member, Waiter};
 use crate::poll_item::PollItem;
+use crate::readiness::deadline_after;
 use crate::sched;
 use crate::socket::Socket;
 

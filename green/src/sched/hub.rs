@@ -2,13 +2,14 @@
 //! through the hub's epoll set (edge-triggered), with its deadline and fallback checks run by
 //! the hub's own timers (see `crate::hub`).
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::io::RawFd;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::{Registration, Scheduler, Wake};
 use crate::hub::{self, Wait};
+use crate::wake_fd::WakeFd;
 
 /// One socket's registration with one hub.
 pub(super) struct HubFd {
@@ -23,9 +24,8 @@ impl HubFd {
     pub(super) fn register(fd: RawFd) -> zmq::Result<HubFd> {
         hub::with_current(|core| {
             let token = core.register_fd(fd).map_err(|err| {
-                let errno = err.raw_os_error().unwrap_or(libc::EINVAL);
-                log::warn!("zmqloop: cannot register fd {fd} with the hub: errno {errno}");
-                zmq::Error::from_raw(errno)
+                log::warn!("zmqloop: cannot register fd {fd} with the hub: {err}");
+                crate::errors::from_io(&err)
             })?;
             Ok(HubFd {
                 hub_id: core.id,
@@ -76,15 +76,7 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    // SAFETY: plain syscall; the fd is owned by an OwnedFd right after.
-    let raw = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-    assert!(
-        raw >= 0,
-        "zmqloop: cannot create an eventfd: {}",
-        std::io::Error::last_os_error()
-    );
-    // SAFETY: `raw` is a new fd owned by nobody else.
-    let done = Arc::new(unsafe { OwnedFd::from_raw_fd(raw) });
+    let done = Arc::new(WakeFd::new().expect("zmqloop: cannot create an eventfd"));
     let slot = Arc::new(Mutex::new(None));
     let (thread_done, thread_slot) = (done.clone(), slot.clone());
     std::thread::Builder::new()
@@ -92,9 +84,7 @@ where
         .spawn(move || {
             let value = job();
             *thread_slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(value);
-            let one = 1u64.to_ne_bytes();
-            // SAFETY: writes 8 bytes from a valid buffer to the eventfd we share.
-            unsafe { libc::write(thread_done.as_raw_fd(), one.as_ptr().cast(), 8) };
+            thread_done.wake();
         })
         .expect("zmqloop: cannot start a thread for a blocking call");
     let mut registration = Registration::default();

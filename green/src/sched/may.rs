@@ -38,11 +38,9 @@ pub(super) struct MayFd {
 impl MayFd {
     pub(super) fn register(fd: RawFd) -> zmq::Result<MayFd> {
         let io = CoIo::new(FdRef(fd)).map_err(|err| {
-            let errno = std::io::Error::from(err)
-                .raw_os_error()
-                .unwrap_or(libc::EINVAL);
-            log::warn!("zmqloop: cannot register fd {fd} with may: errno {errno}");
-            zmq::Error::from_raw(errno)
+            let err = crate::errors::from_io(&std::io::Error::from(err));
+            log::warn!("zmqloop: cannot register fd {fd} with may: {err}");
+            err
         })?;
         let timer = Slot::new(fd, io.waker());
         Ok(MayFd { io, timer })

@@ -20,8 +20,7 @@ pub(super) fn send_msg(socket: *mut c_void, msg: &mut Message, flags: i32) -> Re
     // mutably for the call; `socket` is a live socket owned by the calling green `Socket`.
     let rc = unsafe { zmq_sys::zmq_msg_send(msg_ptr, socket, flags) };
     if rc == -1 {
-        // SAFETY: zmq_errno only reads libzmq's thread-local errno.
-        return Err(zmq::Error::from_raw(unsafe { zmq_sys::zmq_errno() }));
+        return Err(crate::errors::zmq_errno());
     }
     Ok(())
 }
