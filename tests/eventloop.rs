@@ -59,21 +59,7 @@ where
     T: Send + 'static,
 {
     capture_logs();
-    let (done_tx, done_rx) = mpsc::channel();
-    let thread = thread::spawn(move || {
-        let out = body();
-        let _ = done_tx.send(());
-        out
-    });
-    match done_rx.recv_timeout(limit) {
-        Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => match thread.join() {
-            Ok(out) => out,
-            Err(panic) => std::panic::resume_unwind(panic),
-        },
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            panic!("event loop test hung: not finished after {limit:?}")
-        }
-    }
+    common::on_thread(limit, body)
 }
 
 /// Runs `body` as the main task of a hub on a fresh thread, under [`LIMIT`].

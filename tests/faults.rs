@@ -81,7 +81,7 @@ fn rcvtimeo_does_not_fire_when_a_message_arrives_in_time() {
 }
 
 #[test]
-fn sndtimeo_expires_with_eagain_and_keeps_the_message() {
+fn sndtimeo_expires_with_eagain_and_every_accepted_message_arrives() {
     run(|| {
         let ctx = zmq::Context::new();
         let endpoint = inproc("sndtimeo");

@@ -5,43 +5,26 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use zmqloop::green as zmq;
+mod common;
+use common::zmq;
 use zmqloop::green::hub::{self, Hub};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
-/// Creates a hub on a fresh thread, runs `body` on it with `block_on`, and returns the result.
+/// Creates a hub on a fresh thread, runs `body` with it, and returns the result (under
+/// [`LIMIT`]).
 fn on_hub<T, F>(body: F) -> T
 where
     F: FnOnce(&Hub) -> T + Send + 'static,
     T: Send + 'static,
 {
-    let (done_tx, done_rx) = mpsc::channel();
-    let thread = std::thread::spawn(move || {
-        let hub = Hub::new().unwrap();
-        let out = body(&hub);
-        let _ = done_tx.send(());
-        out
-    });
-    match done_rx.recv_timeout(LIMIT) {
-        Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => match thread.join() {
-            Ok(out) => out,
-            Err(panic) => std::panic::resume_unwind(panic),
-        },
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("hub test hung for {LIMIT:?}"),
-    }
+    common::on_thread(LIMIT, move || body(&Hub::new().unwrap()))
 }
 
 fn inproc(name: &str) -> String {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "inproc://hub-{name}-{}",
-        NEXT.fetch_add(1, Ordering::SeqCst)
-    )
+    common::inproc(&format!("hub-{name}"))
 }
 
 #[test]

@@ -2,8 +2,8 @@
 //!
 //! - [`init`] configures may with ONE worker thread before any coroutine exists, so a green call
 //!   that blocked the OS thread would stall every other coroutine of the test and fail it.
-//! - [`run`] runs a test body as a coroutine with a time limit: a hang fails with a message
-//!   instead of stalling CI.
+//! - [`run`] runs a test body as a coroutine with a time limit, [`on_thread`] on a fresh OS
+//!   thread with one: a hang fails with a message instead of stalling CI.
 //! - [`Ping`] is a liveness probe that needs the worker thread: two coroutines bouncing a token
 //!   through may channels every millisecond. Used to prove that a parked call leaves the worker free.
 
@@ -42,14 +42,43 @@ where
         let _ = done_tx.send(());
         out
     });
-    match done_rx.recv_timeout(limit) {
-        Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => match handle.join() {
+    finish_within(limit, done_rx, || handle.join())
+}
+
+/// Runs `body` on a fresh OS thread and waits at most `limit` for it (for plain-thread event
+/// loops and hubs, which must own their thread).
+///
+/// # Panics
+/// With the body's own panic, or with "hung" if it did not finish within `limit`.
+pub fn on_thread<T, F>(limit: Duration, body: F) -> T
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let (done_tx, done_rx) = mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        let out = body();
+        let _ = done_tx.send(());
+        out
+    });
+    finish_within(limit, done_rx, || thread.join())
+}
+
+/// Waits for the body's completion signal at most `limit`, then collects its outcome.
+fn finish_within<T>(
+    limit: Duration,
+    done: mpsc::Receiver<()>,
+    join: impl FnOnce() -> std::thread::Result<T>,
+) -> T {
+    match done.recv_timeout(limit) {
+        // Disconnected: the body panicked before signalling; `join` reports the panic.
+        Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => match join() {
             Ok(out) => out,
             Err(panic) => std::panic::resume_unwind(panic),
         },
         Err(mpsc::RecvTimeoutError::Timeout) => {
             panic!(
-                "test body hung: not finished after {limit:?} (a blocked worker or a lost wake-up)"
+                "test body hung: not finished after {limit:?} (a blocked thread or a lost wake-up)"
             )
         }
     }
