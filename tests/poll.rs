@@ -201,3 +201,37 @@ fn poller_lifecycle_register_modify_unregister() {
         close(read_end);
     });
 }
+
+#[test]
+fn poller_finds_items_after_removals_from_the_middle() {
+    run(|| {
+        let ctx = zmq::Context::new();
+        let pulls: Vec<_> = (0..4)
+            .map(|_| {
+                let s = ctx.socket(zmq::PULL).unwrap();
+                s.bind(&inproc("poller-middle")).unwrap();
+                s
+            })
+            .collect();
+        let push = ctx.socket(zmq::PUSH).unwrap();
+        push.connect(&pulls[3].get_last_endpoint().unwrap().unwrap())
+            .unwrap();
+        let mut poller = zmq::Poller::new();
+        for s in &pulls {
+            poller.register(s, zmq::POLLIN).unwrap();
+        }
+        // Removing the first item moves the last one into its place: it must still be found.
+        poller.unregister(&pulls[0]).unwrap();
+        poller.modify(&pulls[3], zmq::POLLIN).unwrap();
+        push.send("to the moved item", 0).unwrap();
+        assert_eq!(poller.poll(10_000).unwrap(), 1);
+        assert!(poller.events_of(&pulls[3]).contains(zmq::POLLIN));
+        assert!(poller.events_of(&pulls[0]).is_empty());
+        poller.unregister(&pulls[1]).unwrap();
+        poller.unregister(&pulls[3]).unwrap();
+        assert_eq!(poller.unregister(&pulls[3]), Err(zmq::Error::EINVAL));
+        assert_eq!(poller.len(), 1);
+        poller.unregister(&pulls[2]).unwrap();
+        assert!(poller.is_empty());
+    });
+}

@@ -18,7 +18,7 @@
 //!   out (or `Rc`-cloned) first, so they may call back into the loop freely.
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::os::fd::AsRawFd;
 use std::os::unix::io::RawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -84,7 +84,9 @@ impl Remote {
 struct Inner {
     /// Declared before `handlers`: dropped first (see the module invariants).
     poller: RefCell<Poller<'static>>,
-    handlers: RefCell<Vec<Handler>>,
+    /// One handler per socket or fd: lookups by key, so updating or dispatching costs O(1)
+    /// whatever the number of streams.
+    handlers: RefCell<HashMap<Key, Handler>>,
     callbacks: RefCell<VecDeque<Callback>>,
     timers: RefCell<Timers>,
     remote: Arc<Remote>,
@@ -200,7 +202,7 @@ impl IOLoop {
         Ok(IOLoop {
             inner: Rc::new(Inner {
                 poller: RefCell::new(poller),
-                handlers: RefCell::new(Vec::new()),
+                handlers: RefCell::new(HashMap::new()),
                 callbacks: RefCell::new(VecDeque::new()),
                 timers: RefCell::new(Timers::default()),
                 remote: Arc::new(Remote {
@@ -225,16 +227,13 @@ impl IOLoop {
         }
     }
 
-    fn position(&self, socket: Option<&Socket>, fd: Option<RawFd>) -> Option<usize> {
-        self.inner
-            .handlers
-            .borrow()
-            .iter()
-            .position(|h| match (&h.target, socket, fd) {
-                (Target::Socket(s), Some(socket), _) => std::ptr::eq(&**s, socket),
-                (Target::Fd(f), _, Some(fd)) => *f == fd,
-                _ => false,
-            })
+    /// `key` if it has a handler.
+    fn registered(&self, key: Key) -> zmqloop_green::Result<Key> {
+        if self.inner.handlers.borrow().contains_key(&key) {
+            Ok(key)
+        } else {
+            Err(zmqloop_green::Error::ENOENT)
+        }
     }
 
     /// Calls `handler(events)` whenever `socket` has any of `events`. The loop keeps the
@@ -245,7 +244,8 @@ impl IOLoop {
         events: PollEvents,
         handler: impl FnMut(PollEvents) + 'static,
     ) -> zmqloop_green::Result<()> {
-        if self.position(Some(&socket), None).is_some() {
+        let key = Key::Socket(Rc::as_ptr(&socket));
+        if self.inner.handlers.borrow().contains_key(&key) {
             return Err(zmqloop_green::Error::EBUSY);
         }
         // SAFETY: the reference is used only by the poller, and the `Rc` it points into stays
@@ -255,11 +255,14 @@ impl IOLoop {
             .poller
             .borrow_mut()
             .register(static_socket, events)?;
-        self.inner.handlers.borrow_mut().push(Handler {
-            target: Target::Socket(socket),
-            events,
-            callback: Rc::new(RefCell::new(handler)),
-        });
+        self.inner.handlers.borrow_mut().insert(
+            key,
+            Handler {
+                target: Target::Socket(socket),
+                events,
+                callback: Rc::new(RefCell::new(handler)),
+            },
+        );
         Ok(())
     }
 
@@ -271,38 +274,38 @@ impl IOLoop {
         events: PollEvents,
         handler: impl FnMut(PollEvents) + 'static,
     ) -> zmqloop_green::Result<()> {
-        if self.position(None, Some(fd)).is_some() || fd == self.inner.remote.eventfd.as_raw_fd() {
+        let key = Key::Fd(fd);
+        if self.inner.handlers.borrow().contains_key(&key)
+            || fd == self.inner.remote.eventfd.as_raw_fd()
+        {
             return Err(zmqloop_green::Error::EBUSY);
         }
         self.inner.poller.borrow_mut().register_fd(fd, events)?;
-        self.inner.handlers.borrow_mut().push(Handler {
-            target: Target::Fd(fd),
-            events,
-            callback: Rc::new(RefCell::new(handler)),
-        });
+        self.inner.handlers.borrow_mut().insert(
+            key,
+            Handler {
+                target: Target::Fd(fd),
+                events,
+                callback: Rc::new(RefCell::new(handler)),
+            },
+        );
         Ok(())
     }
 
     /// Changes the events a socket's handler waits for (ENOENT if it has none). Empty events
     /// keep the handler but pause it.
     pub fn update_handler(&self, socket: &Socket, events: PollEvents) -> zmqloop_green::Result<()> {
-        let index = self
-            .position(Some(socket), None)
-            .ok_or(zmqloop_green::Error::ENOENT)?;
-        self.set_events(index, events)
+        self.set_events(self.registered(Key::Socket(socket))?, events)
     }
 
     /// Changes the events a plain fd's handler waits for (ENOENT if it has none).
     pub fn update_fd_handler(&self, fd: RawFd, events: PollEvents) -> zmqloop_green::Result<()> {
-        let index = self
-            .position(None, Some(fd))
-            .ok_or(zmqloop_green::Error::ENOENT)?;
-        self.set_events(index, events)
+        self.set_events(self.registered(Key::Fd(fd))?, events)
     }
 
-    fn set_events(&self, index: usize, events: PollEvents) -> zmqloop_green::Result<()> {
+    fn set_events(&self, key: Key, events: PollEvents) -> zmqloop_green::Result<()> {
         let mut handlers = self.inner.handlers.borrow_mut();
-        let handler = &mut handlers[index];
+        let handler = handlers.get_mut(&key).expect("checked by `registered`");
         handler.events = events;
         let mut poller = self.inner.poller.borrow_mut();
         match &handler.target {
@@ -318,10 +321,8 @@ impl IOLoop {
     /// Removes a socket's handler and returns the loop's reference to the socket (ENOENT if
     /// it has none).
     pub fn remove_handler(&self, socket: &Socket) -> zmqloop_green::Result<Rc<Socket>> {
-        let index = self
-            .position(Some(socket), None)
-            .ok_or(zmqloop_green::Error::ENOENT)?;
-        match self.remove_at(index).target {
+        let key = self.registered(Key::Socket(socket))?;
+        match self.remove_key(key).target {
             Target::Socket(socket) => Ok(socket),
             Target::Fd(_) => unreachable!("found as a socket"),
         }
@@ -329,23 +330,24 @@ impl IOLoop {
 
     /// Removes a plain fd's handler (ENOENT if it has none).
     pub fn remove_fd_handler(&self, fd: RawFd) -> zmqloop_green::Result<()> {
-        let index = self
-            .position(None, Some(fd))
-            .ok_or(zmqloop_green::Error::ENOENT)?;
-        self.remove_at(index);
+        let key = self.registered(Key::Fd(fd))?;
+        self.remove_key(key);
         Ok(())
     }
 
-    fn remove_at(&self, index: usize) -> Handler {
+    fn remove_key(&self, key: Key) -> Handler {
         let mut handlers = self.inner.handlers.borrow_mut();
         let mut poller = self.inner.poller.borrow_mut();
         // Leaves the poller first (module invariants). A paused handler (empty events) is not
         // in the poller, hence the ignored EINVAL.
-        let _ = match &handlers[index].target {
-            Target::Socket(socket) => poller.unregister(socket),
-            Target::Fd(fd) => poller.unregister_fd(*fd),
+        let _ = match key {
+            Key::Socket(socket) => {
+                // SAFETY: `socket` points into an `Rc` still held in `handlers`.
+                poller.unregister(unsafe { &*socket })
+            }
+            Key::Fd(fd) => poller.unregister_fd(fd),
         };
-        handlers.remove(index)
+        handlers.remove(&key).expect("checked by `registered`")
     }
 
     /// Runs `callback` on the next iteration of the loop (callbacks added while callbacks run
@@ -418,9 +420,9 @@ impl IOLoop {
     /// Removes every handler, callback and timeout (dropping the loop's references to its
     /// sockets).
     pub fn close(&self) {
-        let count = self.inner.handlers.borrow().len();
-        for index in (0..count).rev() {
-            self.remove_at(index);
+        let keys: Vec<Key> = self.inner.handlers.borrow().keys().copied().collect();
+        for key in keys {
+            drop(self.remove_key(key)); // after the borrows: it may own a socket's last Rc
         }
         // Dropped after the borrows end: dropping a callback may run code that uses the loop.
         let callbacks = std::mem::take(&mut *self.inner.callbacks.borrow_mut());
@@ -503,7 +505,7 @@ impl IOLoop {
             .inner
             .handlers
             .borrow()
-            .iter()
+            .values()
             .filter(|h| matches!(h.target, Target::Socket(_)))
             .map(|h| h.callback.clone())
             .collect();
@@ -555,7 +557,7 @@ impl IOLoop {
     }
 
     /// Polls and returns the ready handlers' keys (socket pointer or fd) with their events.
-    fn poll(&self, timeout: i64) -> zmqloop_green::Result<Vec<(ReadyKey, PollEvents)>> {
+    fn poll(&self, timeout: i64) -> zmqloop_green::Result<Vec<(Key, PollEvents)>> {
         let mut poller = self.inner.poller.borrow_mut();
         self.inner.polling.set(true);
         let polled = poller.poll(timeout);
@@ -566,26 +568,21 @@ impl IOLoop {
         for (target, events) in poller.ready() {
             match target {
                 PollTarget::Fd(fd) if fd == eventfd => self.inner.remote.eventfd.clear(),
-                PollTarget::Fd(fd) => ready.push((ReadyKey::Fd(fd), events)),
+                PollTarget::Fd(fd) => ready.push((Key::Fd(fd), events)),
                 PollTarget::Socket(socket) => {
-                    ready.push((ReadyKey::Socket(socket as *const Socket), events))
+                    ready.push((Key::Socket(socket as *const Socket), events))
                 }
             }
         }
         Ok(ready)
     }
 
-    fn dispatch(&self, ready: Vec<(ReadyKey, PollEvents)>) {
+    fn dispatch(&self, ready: Vec<(Key, PollEvents)>) {
         for (key, events) in ready {
             let callback = {
                 let handlers = self.inner.handlers.borrow();
                 handlers
-                    .iter()
-                    .find(|h| match (&h.target, key) {
-                        (Target::Socket(s), ReadyKey::Socket(p)) => std::ptr::eq(&**s, p),
-                        (Target::Fd(f), ReadyKey::Fd(fd)) => *f == fd,
-                        _ => false,
-                    })
+                    .get(&key)
                     .filter(|h| {
                         h.events.intersects(events) || events.contains(zmqloop_green::POLLERR)
                     })
@@ -599,9 +596,10 @@ impl IOLoop {
     }
 }
 
-/// A ready handler's identity, compared by address (no borrow is kept).
-#[derive(Clone, Copy)]
-enum ReadyKey {
+/// A handler's identity: a socket by the address of the `Socket` in its `Rc` (stable while the
+/// loop holds that `Rc`), or a plain fd by number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Key {
     Socket(*const Socket),
     Fd(RawFd),
 }

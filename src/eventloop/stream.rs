@@ -45,6 +45,8 @@ struct StreamInner {
     registered: Cell<PollEvents>,
     /// A pass is queued as a loop callback.
     pass_scheduled: Cell<bool>,
+    /// A pass is running (sends queued meanwhile are its business).
+    in_pass: Cell<bool>,
     /// The callback that runs a pass, made once and queued by reference (no allocation per
     /// pass).
     pass_callback: RefCell<Option<Rc<dyn Fn()>>>,
@@ -99,6 +101,7 @@ impl ZmqStream {
             queue: RefCell::new(VecDeque::new()),
             registered: Cell::new(PollEvents::empty()),
             pass_scheduled: Cell::new(false),
+            in_pass: Cell::new(false),
             pass_callback: RefCell::new(None),
         });
         let weak_pass = Rc::downgrade(&inner);
@@ -141,8 +144,7 @@ impl ZmqStream {
     /// Like [`on_recv`](ZmqStream::on_recv), with the stream passed to the callback.
     pub fn on_recv_stream(&self, callback: impl FnMut(&ZmqStream, Frames) + 'static) {
         *self.inner.on_recv.borrow_mut() = Some(Rc::new(RefCell::new(callback)));
-        self.rearm();
-        self.schedule_pass(); // messages may be waiting already
+        self.schedule_pass(); // messages may be waiting already; the pass re-registers
     }
 
     /// Stops receiving: messages stay in libzmq (up to the socket's RCVHWM) until a receive
@@ -224,7 +226,12 @@ impl ZmqStream {
             .queue
             .borrow_mut()
             .push_back(Outgoing { frames, done });
-        self.rearm();
+        // Inside a pass (a receive callback answering) the pass itself sends and re-registers;
+        // elsewhere a pass is scheduled. Re-registering here would cost two handler updates
+        // per request/reply.
+        if !self.inner.in_pass.get() {
+            self.schedule_pass();
+        }
     }
 
     /// Whether a receive callback is set.
@@ -319,12 +326,14 @@ impl ZmqStream {
     /// it makes progress.
     fn pass(&self) {
         let mut progress = false;
+        let outer = self.inner.in_pass.replace(true);
         if self.receiving() {
             progress |= self.handle_recv();
         }
         if self.sending() && !self.closed() {
             progress |= self.handle_send();
         }
+        self.inner.in_pass.set(outer);
         if progress {
             self.schedule_pass();
         }
