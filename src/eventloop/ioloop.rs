@@ -92,6 +92,8 @@ struct Inner {
     remote: Arc<Remote>,
     running: Cell<bool>,
     stop_requested: Cell<bool>,
+    /// The ready list of the last poll, kept for its capacity.
+    ready: RefCell<Vec<(Key, PollEvents)>>,
     /// Iterations since the last poll (see `POLL_EVERY`).
     unpolled: Cell<u32>,
     /// The loop is waiting in its poll: code on this thread that runs meanwhile (another hub
@@ -213,6 +215,7 @@ impl IOLoop {
                 }),
                 running: Cell::new(false),
                 stop_requested: Cell::new(false),
+                ready: RefCell::new(Vec::new()),
                 unpolled: Cell::new(0),
                 polling: Cell::new(false),
                 ticket_delay: Cell::new(Duration::from_secs(1)),
@@ -564,7 +567,9 @@ impl IOLoop {
         self.inner.polling.set(false);
         polled?;
         let eventfd = self.inner.remote.eventfd.as_raw_fd();
-        let mut ready = Vec::new();
+        // The buffer of the previous iteration, reused: no allocation per poll.
+        let mut ready = std::mem::take(&mut *self.inner.ready.borrow_mut());
+        ready.clear();
         for (target, events) in poller.ready() {
             match target {
                 PollTarget::Fd(fd) if fd == eventfd => self.inner.remote.eventfd.clear(),
@@ -578,7 +583,7 @@ impl IOLoop {
     }
 
     fn dispatch(&self, ready: Vec<(Key, PollEvents)>) {
-        for (key, events) in ready {
+        for &(key, events) in &ready {
             let callback = {
                 let handlers = self.inner.handlers.borrow();
                 handlers
@@ -593,6 +598,7 @@ impl IOLoop {
                 guarded("handler", || (callback.borrow_mut())(events));
             }
         }
+        *self.inner.ready.borrow_mut() = ready;
     }
 }
 
