@@ -554,7 +554,9 @@ criterion_group! {
 fn main() {
     // Before anything else, and before the first coroutine exists: one may worker, so that may
     // and the hub each schedule their tasks on one thread.
-    zmqloop::green::may::config().set_workers(1);
+    zmqloop::green::may::config()
+        .set_workers(1)
+        .set_worker_pin(false);
     benches();
     Criterion::default().configure_from_args().final_summary();
 }

@@ -288,8 +288,11 @@ criterion_group! {
 }
 
 fn main() {
-    // Before any coroutine exists: one may worker per core of the 2-core reference machine.
-    zmqloop::green::may::config().set_workers(2);
+    // Before any coroutine exists: one may worker per core of the 2-core reference machine, left
+    // unpinned (see "Configuring may" in `zmqloop::green::spawn`).
+    zmqloop::green::may::config()
+        .set_workers(2)
+        .set_worker_pin(false);
     benches();
     Criterion::default().configure_from_args().final_summary();
 }

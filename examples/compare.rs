@@ -4,6 +4,9 @@
 //! ```text
 //! cargo run --release --example compare            # full counts, under a minute on 2 cores
 //! cargo run --release --example compare -- --quick # every message count divided by 10
+//! cargo run --release --example compare -- --only REQ --rounds 9   # one scenario, more rounds
+//! cargo run --release --example compare -- --side green            # one side only (profiling)
+//! cargo run --release --example compare -- --pin-workers            # may's default core pinning
 //! ```
 //!
 //! Both sides run the very same scenario code: the `scenarios!` macro expands it once in module
@@ -37,7 +40,7 @@
 
 use std::time::Instant;
 
-/// Rounds per scenario (each round measures blocking, then green).
+/// Rounds per scenario by default (each round measures blocking, then green).
 const ROUNDS: usize = 3;
 /// Payload size of the REQ/REP and DEALER/ROUTER requests.
 const REQUEST_SIZE: usize = 16;
@@ -488,22 +491,40 @@ fn main() {
     let mut divisor = 1;
     let mut workers = 2;
     let mut only: Option<String> = None;
+    let mut rounds = ROUNDS;
+    let mut pin_workers = false;
+    let mut sides = (true, true);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => divisor = 10,
             "--workers" => workers = args.next().and_then(|n| n.parse().ok()).unwrap_or(2),
             "--only" => only = args.next(),
+            "--pin-workers" => pin_workers = true,
+            "--rounds" => rounds = args.next().and_then(|n| n.parse().ok()).unwrap_or(ROUNDS),
+            "--side" => {
+                sides = match args.next().as_deref() {
+                    Some("blocking") => (true, false),
+                    Some("green") => (false, true),
+                    _ => (true, true),
+                }
+            }
             other => {
-                eprintln!("unknown argument {other:?}; usage: compare [--quick] [--workers N] [--only TEXT]");
+                eprintln!(
+                    "unknown argument {other:?}; usage: compare [--quick] [--workers N] \
+                     [--only TEXT] [--rounds N] [--side blocking|green]"
+                );
                 std::process::exit(2);
             }
         }
     }
     // Before any coroutine exists: by default one may worker per core of the 2-core reference
-    // machine.
-    zmqloop::green::may::config().set_workers(workers);
-    println!("may workers: {workers}");
+    // machine, not pinned to cores (may pins them unless told otherwise; `--pin-workers` keeps
+    // that: see "Configuring may" in `zmqloop::green::spawn`).
+    zmqloop::green::may::config()
+        .set_workers(workers)
+        .set_worker_pin(pin_workers);
+    println!("may workers: {workers}, pinned to cores: {pin_workers}");
 
     let started = Instant::now();
     let mut rows = Vec::new();
@@ -515,30 +536,41 @@ fn main() {
             continue;
         }
         println!("{}", scenario.name);
-        let mut blocking = Vec::with_capacity(ROUNDS);
-        let mut green = Vec::with_capacity(ROUNDS);
-        for round in 1..=ROUNDS {
-            let b = (scenario.blocking)();
-            let g = (scenario.green)();
+        let mut blocking = Vec::with_capacity(rounds);
+        let mut green = Vec::with_capacity(rounds);
+        for round in 1..=rounds {
+            let b = if sides.0 {
+                (scenario.blocking)()
+            } else {
+                f64::NAN
+            };
+            let g = if sides.1 {
+                (scenario.green)()
+            } else {
+                f64::NAN
+            };
             println!(
-                "  round {round}/{ROUNDS}: blocking {}, green {}",
+                "  round {round}/{rounds}: blocking {}, green {}",
                 scenario.unit.format(b),
                 scenario.unit.format(g)
             );
             blocking.push(b);
             green.push(g);
         }
+        let mut ratios: Vec<f64> = blocking.iter().zip(&green).map(|(b, g)| g / b).collect();
+        ratios.sort_by(f64::total_cmp);
+        let spread = (ratios[0], ratios[ratios.len() - 1]);
         let (b, g) = (median(&mut blocking), median(&mut green));
-        rows.push((scenario.name, scenario.unit, b, g));
+        rows.push((scenario.name, scenario.unit, b, g, spread));
     }
     let total = started.elapsed();
 
     println!();
-    println!("| scenario | blocking | green | ratio |");
-    println!("|---|---|---|---|");
-    for (name, unit, b, g) in &rows {
+    println!("| scenario | blocking | green | ratio | round ratios |");
+    println!("|---|---|---|---|---|");
+    for (name, unit, b, g, (low, high)) in &rows {
         println!(
-            "| {name} | {} | {} | {:.2} |",
+            "| {name} | {} | {} | {:.2} | {low:.2}-{high:.2} |",
             unit.format(*b),
             unit.format(*g),
             g / b
@@ -546,8 +578,9 @@ fn main() {
     }
     println!();
     println!(
-        "Medians of {ROUNDS} rounds. ratio = green / blocking: for throughput above 1 means green \
-         is faster, for latency (us) above 1 means green is slower."
+        "Medians of {rounds} rounds. ratio = green / blocking: for throughput above 1 means green \
+         is faster, for latency (us) above 1 means green is slower. Round ratios: the lowest and \
+         highest ratio within one round (blocking and green measured back to back)."
     );
     println!(
         "Fallback wake-ups that found a missed edge: {}. Total run time: {:.1} s.",

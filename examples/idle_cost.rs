@@ -27,7 +27,7 @@ fn main() {
     if let Some(ms) = args.next() {
         zmq::fallback::set_fallback_interval(Duration::from_millis(ms.parse().expect("ms")));
     }
-    may::config().set_workers(2);
+    may::config().set_workers(2).set_worker_pin(false);
     let ctx = zmq::Context::new();
     ctx.set_max_sockets(sockets as i32 + 16).unwrap();
 

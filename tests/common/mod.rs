@@ -22,7 +22,7 @@ pub const LIMIT: Duration = Duration::from_secs(60);
 pub fn init() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
-        may::config().set_workers(1);
+        may::config().set_workers(1).set_worker_pin(false);
     });
 }
 

@@ -9,6 +9,14 @@
 //!   and the wait is not lost, it makes the wait return at once.
 //! - `wait_io` returns 0 only when the coroutine was cancelled; may has then cleared the cancel
 //!   bit, so the cancellation must be raised again here or it is lost.
+//! - may registers every fd for `EPOLLIN | EPOLLOUT` (edge-triggered) and offers no public way
+//!   to narrow that. An eventfd (libzmq's notification fd when built with eventfd) signals
+//!   `EPOLLOUT` each time it is *read*, so every receive that drains the fd queues one wake-up
+//!   that says "writable, not readable". Readability is all a notification fd ever tells
+//!   (`ZMQ_EVENTS` carries the rest), so a wake-up without `EPOLLIN`, an error, a hang-up or the
+//!   timer's waker bit is dropped here and the coroutine waits again: it saves the caller a
+//!   libzmq call (and its `poll(2)`) per receive. Dropping it cannot lose an event: an edge that
+//!   makes the fd readable later is reported with `EPOLLIN` on its own.
 
 use std::os::unix::io::{AsRawFd, RawFd};
 use std::sync::Arc;
@@ -18,6 +26,13 @@ use may::io::{CoIo, WaitIo};
 
 use super::timer::{Fired, Slot};
 use super::Wake;
+
+/// The `wait_io` flags that can mean "something happened": readable, error, hang-up, or the
+/// timer's [`WaitIoWaker`](may::io::WaitIoWaker) (may sets bit 31 for it). A wake-up with only
+/// `EPOLLOUT` is an eventfd being drained (see the module doc).
+const WORTH_A_LOOK: usize =
+    (libc::EPOLLIN | libc::EPOLLPRI | libc::EPOLLERR | libc::EPOLLHUP | libc::EPOLLRDHUP) as usize
+        | 0x8000_0000;
 
 /// A borrowed fd: `CoIo` must never own (and so close) libzmq's notification fd.
 #[derive(Debug)]
@@ -48,11 +63,17 @@ impl MayFd {
 
     pub(super) fn park(&self, deadline: Option<Instant>, fallback: Duration) -> Wake {
         self.timer.arm(deadline, fallback);
-        let flags = self.io.wait_io();
-        self.timer.disarm();
-        if flags == 0 {
-            may::coroutine::trigger_cancel_panic();
+        loop {
+            let flags = self.io.wait_io();
+            if flags == 0 {
+                self.timer.disarm();
+                may::coroutine::trigger_cancel_panic();
+            }
+            if flags & WORTH_A_LOOK != 0 {
+                break;
+            }
         }
+        self.timer.disarm();
         match self.timer.take_fired() {
             None => Wake::Fd,
             Some(Fired::Deadline) => Wake::Deadline,
