@@ -237,3 +237,53 @@ fn poller_finds_items_after_removals_from_the_middle() {
         assert!(poller.is_empty());
     });
 }
+
+#[test]
+fn poller_reports_exactly_the_items_that_became_ready_on_each_wake() {
+    run(|| {
+        let ctx = zmq::Context::new();
+        let pulls: Vec<_> = (0..8)
+            .map(|_| {
+                let s = ctx.socket(zmq::PULL).unwrap();
+                s.bind(&inproc("poller-subset")).unwrap();
+                s
+            })
+            .collect();
+        let pushes: Vec<_> = pulls
+            .iter()
+            .map(|pull| {
+                let push = ctx.socket(zmq::PUSH).unwrap();
+                push.connect(&pull.get_last_endpoint().unwrap().unwrap())
+                    .unwrap();
+                push
+            })
+            .collect();
+        let mut poller = zmq::Poller::new();
+        for s in &pulls {
+            poller.register(s, zmq::POLLIN).unwrap();
+        }
+        // One worker: the driver sends a whole round before the parked poller runs again, so
+        // one wake-up sees every socket of the round ready (in no particular fd order).
+        let (go_tx, go_rx) = may::sync::mpsc::channel::<Vec<usize>>();
+        let driver = zmq::spawn(move || {
+            while let Ok(round) = go_rx.recv() {
+                for i in round {
+                    pushes[i].send("x", 0).unwrap();
+                }
+            }
+        });
+        for round in [vec![6, 1, 4], vec![7, 0], vec![3]] {
+            go_tx.send(round.clone()).unwrap();
+            assert_eq!(poller.poll(10_000).unwrap(), round.len() as i32);
+            for (i, pull) in pulls.iter().enumerate() {
+                let ready = poller.events_of(pull).contains(zmq::POLLIN);
+                assert_eq!(ready, round.contains(&i), "socket {i} in round {round:?}");
+            }
+            for &i in &round {
+                assert_eq!(pulls[i].recv_string(0).unwrap().unwrap(), "x");
+            }
+        }
+        drop(go_tx);
+        join(driver);
+    });
+}

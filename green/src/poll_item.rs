@@ -55,12 +55,9 @@ impl<'a> PollItem<'a> {
         self.raw.fd
     }
 
-    /// A copy of this item (same socket or fd, events and revents).
-    pub(crate) fn duplicate(&self) -> PollItem<'a> {
-        PollItem {
-            raw: self.raw,
-            marker: PhantomData,
-        }
+    /// The libzmq pollitem itself (a copy).
+    pub(crate) fn raw(&self) -> zmq_sys::zmq_pollitem_t {
+        self.raw
     }
 
     pub(crate) fn clear_revents(&mut self) {

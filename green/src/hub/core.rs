@@ -333,6 +333,13 @@ impl HubCore {
         self.state.borrow_mut().fds.remove(token);
     }
 
+    /// How many fd tokens are taken.
+    #[cfg(test)]
+    pub(crate) fn live_fds(&self) -> usize {
+        let state = self.state.borrow();
+        state.fds.entries.len() - state.fds.free.len()
+    }
+
     /// Parks the calling task until `wait` is satisfied; returns why it was resumed.
     ///
     /// A cancelled task unwinds from here (with a [`super::Cancelled`] panic) instead.

@@ -58,8 +58,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use self::core::current_hub;
+pub(crate) use self::core::Remote;
 pub(crate) use self::core::{current_id, epoll_remove, in_task, with_current, Resume, Wait};
-use self::core::{HubCore, Remote, TaskKey};
+use self::core::{HubCore, TaskKey};
 
 /// The panic payload of a task that was cancelled (see [`JoinHandle::cancel`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

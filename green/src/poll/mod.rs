@@ -63,10 +63,24 @@ impl Socket {
 /// `zmq_poll` itself (blocking when `timeout_ms` is not 0).
 fn zmq_poll(items: &mut [PollItem], timeout_ms: i64) -> Result<i32> {
     let count = c_int::try_from(items.len()).map_err(|_| zmq::Error::EINVAL)?;
-    let timeout = c_long::try_from(timeout_ms).unwrap_or(c_long::MAX);
     // SAFETY: `PollItem` is `repr(transparent)` over `zmq_pollitem_t`, so the slice is an array
     // of `count` pollitems that libzmq may update (revents) for the duration of the call.
-    let rc = unsafe { zmq_sys::zmq_poll(items.as_mut_ptr().cast(), count, timeout) };
+    unsafe { zmq_poll_raw(items.as_mut_ptr().cast(), count, timeout_ms) }
+}
+
+/// `zmq_poll` over `count` raw pollitems at `items`.
+///
+/// # Safety
+/// `items` must point to `count` initialised pollitems, writable for the call, whose sockets
+/// are live.
+unsafe fn zmq_poll_raw(
+    items: *mut zmq_sys::zmq_pollitem_t,
+    count: c_int,
+    timeout_ms: i64,
+) -> Result<i32> {
+    let timeout = c_long::try_from(timeout_ms).unwrap_or(c_long::MAX);
+    // SAFETY: guaranteed by the caller.
+    let rc = unsafe { zmq_sys::zmq_poll(items, count, timeout) };
     if rc < 0 {
         return Err(zmq_errno());
     }
@@ -107,6 +121,17 @@ pub(crate) fn member_fd(item: &PollItem) -> Result<Member> {
 pub(crate) struct Waiter {
     registration: Registration,
     set: EpollSet,
+    /// Buffers of [`Waiter::wait`], kept so that a [`Poller`] wakes without allocating.
+    scratch: Scratch,
+}
+
+/// What one wake-up of [`Waiter::wait`] works with: the fds the epoll set reported (sorted),
+/// the indices of the items they belong to, and those items copied out for `zmq_poll`.
+#[derive(Default)]
+struct Scratch {
+    ready_fds: Vec<RawFd>,
+    picked: Vec<usize>,
+    subset: Vec<zmq_sys::zmq_pollitem_t>,
 }
 
 impl Waiter {
@@ -114,6 +139,7 @@ impl Waiter {
         Ok(Waiter {
             registration: Registration::default(),
             set: EpollSet::new()?,
+            scratch: Scratch::default(),
         })
     }
 
@@ -157,7 +183,6 @@ impl Waiter {
         members: &[Member],
         deadline: Option<Instant>,
     ) -> Result<i32> {
-        let mut ready_fds = Vec::new();
         loop {
             if deadline.is_some_and(|at| at <= Instant::now()) {
                 return Ok(0);
@@ -166,8 +191,8 @@ impl Waiter {
             let wake = self
                 .registration
                 .park(scheduler, self.set.fd(), deadline, interval)?;
-            let ready = if wake == Wake::Fd && self.set.ready_members(&mut ready_fds) {
-                poll_subset(items, members, &ready_fds)?
+            let ready = if wake == Wake::Fd && self.set.ready_members(&mut self.scratch.ready_fds) {
+                self.scratch.poll_subset(items, members)?
             } else {
                 zmq_poll(items, 0)?
             };
@@ -181,24 +206,35 @@ impl Waiter {
     }
 }
 
-/// `zmq_poll(items, 0)` over only the items whose fds are in `ready_fds`; the other items get
-/// no events.
-fn poll_subset(items: &mut [PollItem], members: &[Member], ready_fds: &[RawFd]) -> Result<i32> {
-    let picked: Vec<usize> = (0..items.len())
-        .filter(|&i| ready_fds.contains(&members[i].0))
-        .collect();
-    for item in items.iter_mut() {
-        item.clear_revents();
+impl Scratch {
+    /// `zmq_poll(items, 0)` over only the items whose fds are in `ready_fds`; the other items
+    /// get no events.
+    fn poll_subset(&mut self, items: &mut [PollItem], members: &[Member]) -> Result<i32> {
+        let Scratch {
+            ready_fds,
+            picked,
+            subset,
+        } = self;
+        ready_fds.sort_unstable();
+        picked.clear();
+        picked.extend((0..items.len()).filter(|&i| ready_fds.binary_search(&members[i].0).is_ok()));
+        for item in items.iter_mut() {
+            item.clear_revents();
+        }
+        if picked.is_empty() {
+            return Ok(0);
+        }
+        subset.clear();
+        subset.extend(picked.iter().map(|&i| items[i].raw()));
+        let count = c_int::try_from(subset.len()).map_err(|_| zmq::Error::EINVAL)?;
+        // SAFETY: `subset` holds `count` copies of items of `items`, whose sockets the caller
+        // keeps alive for this call.
+        let ready = unsafe { zmq_poll_raw(subset.as_mut_ptr(), count, 0) }?;
+        for (&i, polled) in picked.iter().zip(subset.iter()) {
+            items[i].set_revents(zmq::PollEvents::from_bits_truncate(polled.revents));
+        }
+        Ok(ready)
     }
-    if picked.is_empty() {
-        return Ok(0);
-    }
-    let mut subset: Vec<PollItem> = picked.iter().map(|&i| items[i].duplicate()).collect();
-    let ready = zmq_poll(&mut subset, 0)?;
-    for (&i, polled) in picked.iter().zip(&subset) {
-        items[i].set_revents(polled.get_revents());
-    }
-    Ok(ready)
 }
 
 impl Drop for Waiter {

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::{Registration, Scheduler, Wake};
-use crate::hub::{self, Wait};
+use crate::hub::{self, Remote, Wait};
 use crate::wake_fd::WakeFd;
 
 /// One socket's registration with one hub.
@@ -18,6 +18,8 @@ pub(super) struct HubFd {
     fd: RawFd,
     /// The hub's epoll set, shared so the registration can be removed from any thread.
     epoll: Arc<OwnedFd>,
+    /// The hub's mailbox, to free the token from another thread.
+    remote: Arc<Remote>,
 }
 
 impl HubFd {
@@ -32,6 +34,7 @@ impl HubFd {
                 token,
                 fd,
                 epoll: core.epoll.clone(),
+                remote: core.remote.clone(),
             })
         })
     }
@@ -60,12 +63,18 @@ impl HubFd {
 
 impl Drop for HubFd {
     fn drop(&mut self) {
+        // At once, from any thread: the fd may be closed (and its number reused) right after.
         hub::epoll_remove(&self.epoll, self.fd);
         // The token's slot lives in the hub's state, reachable only on its thread while it
-        // runs; dropped elsewhere (the socket moved away), the slot stays taken: a few bytes,
-        // and no event can reach it any more.
+        // runs. Dropped anywhere else (the socket moved to another thread, or the hub is not
+        // running), the hub frees it at its next wake-up; no event can reach it meanwhile.
         if self.is_current() {
             hub::with_current(|core| core.forget_fd(self.token));
+        } else {
+            let token = self.token;
+            self.remote.push(Box::new(move || {
+                hub::with_current(|core| core.forget_fd(token));
+            }));
         }
     }
 }
@@ -97,5 +106,42 @@ where
         registration
             .park(Scheduler::Hub, done.as_raw_fd(), None, interval)
             .expect("zmqloop: cannot wait for a blocking call");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::hub::{self, Hub};
+    use crate::Context;
+
+    /// The number of fd tokens the running hub holds.
+    fn live_tokens() -> usize {
+        hub::with_current(|core| core.live_fds())
+    }
+
+    #[test]
+    fn a_registration_dropped_on_another_thread_frees_its_token() {
+        let hub = Hub::new().unwrap();
+        let ctx = Context::new();
+        let socket = ctx.socket(zmq::PULL).unwrap();
+        socket.bind("inproc://hub-token").unwrap();
+        socket.set_rcvtimeo(1).unwrap();
+        let socket = hub.block_on(move || {
+            assert_eq!(live_tokens(), 0);
+            // Times out after parking once: the socket is now registered with the hub.
+            assert_eq!(socket.recv_bytes(0), Err(zmq::Error::EAGAIN));
+            assert_eq!(live_tokens(), 1);
+            socket
+        });
+        std::thread::spawn(move || drop(socket)).join().unwrap();
+        let left = hub.block_on(|| {
+            // The drop's job reaches the hub at a wake-up; this sleep is one.
+            hub::sleep(std::time::Duration::from_millis(1));
+            live_tokens()
+        });
+        assert_eq!(
+            left, 0,
+            "the token of the socket dropped elsewhere was not freed"
+        );
     }
 }
