@@ -3,23 +3,27 @@
 //!
 //! ```text
 //! cargo run --release --example compare            # full counts, under a minute on 2 cores
-//! cargo run --release --example compare -- --quick # every message count divided by 10
+//! cargo run --release --example compare -- --quick # every timed count divided by 10
 //! cargo run --release --example compare -- --only REQ --rounds 9   # one scenario, more rounds
 //! cargo run --release --example compare -- --side green            # one side only (profiling)
 //! cargo run --release --example compare -- --pin-workers            # may's default core pinning
 //! ```
 //!
-//! Both sides run the very same scenario code: the `scenarios!` macro expands it once in module
-//! `blocking` (plain `zmq`, one OS thread per task, `std::sync::mpsc`) and once in module `green`
-//! (`zmqloop::green`, one coroutine per task through `zmqloop::green::spawn`, may channels, two
-//! may workers). Every measurement sets its sockets and tasks up afresh, outside the clock:
+//! Both sides run the very same fixtures, those of `benches/shared/fixtures.rs` (shared with the
+//! `green_vs_blocking` and `proxy` benches; its module doc has the measurement rules), written once
+//! and expanded in module `blocking` (plain `zmq`, one OS thread per task, `std::sync::mpsc`) and
+//! in module `green` (`zmqloop::green`, one coroutine per task through `zmqloop::green::spawn`, may
+//! channels, two unpinned may workers). Every measurement sets a fixture up afresh (`new`, which
+//! includes the fixture's warm-up), times one `run` of it and tears it down (`finish`); setup,
+//! warm-up and teardown are outside the clock (`--quick` divides the timed counts below, not the
+//! fixtures' warm-ups):
 //!
 //! - PUSH/PULL throughput (16 B: 1M messages, 1 KiB: 100k; inproc and tcp on 127.0.0.1 with an
-//!   ephemeral port): one producer and one consumer task. As in libzmq's `local_thr`, the
-//!   consumer's clock runs from the first to the last received message, and the rate is the
-//!   message count over that time. Reported in M msg/s.
+//!   ephemeral port): one producer and one consumer task. After a warm-up of 1000 messages, the
+//!   clock runs from the producer's first send to the consumer's last receive, and the rate is
+//!   the message count over that time. Reported in M msg/s.
 //! - REQ/REP round trip over tcp, 16 B: a REQ client task and a REP echo task; 1000 warm-up then
-//!   20,000 timed round trips, timed by the client. Reported in us per round trip.
+//!   20,000 timed round trips, timed by the client. Reported in us per round trip (the mean).
 //! - DEALER/ROUTER echo over inproc: one ROUTER echo task, 1000 DEALER clients each with its own
 //!   socket and task, each making 20 requests and waiting for every reply. Every client makes
 //!   one warm-up request (so all are connected) before the clock starts; the clock runs from the
@@ -34,16 +38,20 @@
 //!   the green side; terminating the context stops it (ETERM). Reported in k msg/s through the
 //!   proxy (two per request).
 //!
-//! Each scenario runs 3 rounds, each round blocking then green, and reports the median of each
-//! side. The ratio is green / blocking of the reported figure: for throughput above 1 means green
-//! is faster, for latency above 1 means green is slower.
+//! Each scenario runs 3 rounds (`--rounds N`), each round blocking then green, and reports the
+//! median of each side and the lowest and highest ratio seen within one round. The ratio is
+//! green / blocking of the reported figure: for throughput above 1 means green is faster, for
+//! latency above 1 means green is slower.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+#[path = "../benches/shared/fixtures.rs"]
+mod fixtures;
+
+use fixtures::{Transport, WINDOW};
 
 /// Rounds per scenario by default (each round measures blocking, then green).
 const ROUNDS: usize = 3;
-/// Payload size of the REQ/REP and DEALER/ROUTER requests.
-const REQUEST_SIZE: usize = 16;
 /// DEALER clients of the echo scenario (plus the ROUTER: 1001 sockets, under libzmq's default
 /// cap of 1023, which a plain `zmq::Context` cannot raise).
 const CLIENTS: usize = 1000;
@@ -51,326 +59,6 @@ const CLIENTS: usize = 1000;
 const PROXY_CLIENTS: usize = 16;
 /// DEALER echo workers behind the proxy.
 const PROXY_WORKERS: usize = 4;
-/// Requests a proxy client keeps in flight (under the default high-water mark of 1000).
-const PROXY_WINDOW: u64 = 50;
-
-/// Where a scenario's sockets meet.
-#[derive(Clone, Copy, Debug)]
-enum Transport {
-    Inproc,
-    Tcp,
-}
-
-impl Transport {
-    fn name(self) -> &'static str {
-        match self {
-            Transport::Inproc => "inproc",
-            Transport::Tcp => "tcp",
-        }
-    }
-}
-
-/// The scenarios, written once against whatever `zmq`, `spawn`, `chan` (a module with an mpsc
-/// `channel`), `Handle<T>` (a join handle) and `context()` name in the invoking module.
-macro_rules! scenarios {
-    () => {
-        use std::sync::mpsc;
-        use std::time::{Duration, Instant};
-
-        use crate::{Transport, PROXY_WINDOW, REQUEST_SIZE};
-
-        /// Binds `socket` on a fresh endpoint of `transport` (a tcp port picked by the system)
-        /// and returns the endpoint to connect to. Every scenario has its own context, so one
-        /// inproc name suffices.
-        fn bind(socket: &zmq::Socket, transport: Transport) -> String {
-            match transport {
-                Transport::Inproc => {
-                    socket.bind("inproc://compare").expect("bind inproc");
-                    "inproc://compare".to_owned()
-                }
-                Transport::Tcp => {
-                    socket.bind("tcp://127.0.0.1:*").expect("bind tcp");
-                    socket
-                        .get_last_endpoint()
-                        .expect("read ZMQ_LAST_ENDPOINT")
-                        .expect("the endpoint is UTF-8")
-                }
-            }
-        }
-
-        /// Waits for a task, re-raising its panic.
-        fn join<T>(task: Handle<T>, what: &str) -> T {
-            match task.join() {
-                Ok(out) => out,
-                Err(panic) => {
-                    eprintln!("the {what} task panicked");
-                    std::panic::resume_unwind(panic)
-                }
-            }
-        }
-
-        /// PUSH/PULL throughput: `count` messages of `size` bytes; returns messages per second
-        /// from the consumer's first to its last received message.
-        pub fn push_pull(transport: Transport, size: usize, count: u64) -> f64 {
-            let context = context();
-            let pull = context.socket(zmq::PULL).expect("create PULL");
-            let endpoint = bind(&pull, transport);
-            let push = context.socket(zmq::PUSH).expect("create PUSH");
-            push.connect(&endpoint).expect("connect PUSH");
-
-            let consumer = spawn(move || {
-                let mut msg = zmq::Message::new();
-                pull.recv(&mut msg, 0).expect("PULL recv");
-                let start = Instant::now();
-                for _ in 1..count {
-                    pull.recv(&mut msg, 0).expect("PULL recv");
-                }
-                let elapsed = start.elapsed();
-                assert_eq!(msg.len(), size, "PULL received a wrong-sized message");
-                elapsed
-            });
-            let producer = spawn(move || {
-                let payload = vec![0u8; size];
-                for _ in 0..count {
-                    push.send(&payload[..], 0).expect("PUSH send");
-                }
-                // Closed by the caller once everything is received.
-                push
-            });
-
-            let push = join(producer, "producer");
-            let elapsed = join(consumer, "consumer");
-            drop(push);
-            drop(context);
-            count as f64 / elapsed.as_secs_f64()
-        }
-
-        /// REQ/REP over tcp: `warm_up` round trips, then `count` timed ones; returns the mean
-        /// time of a timed round trip.
-        pub fn req_rep(warm_up: u64, count: u64) -> Duration {
-            let context = context();
-            let rep = context.socket(zmq::REP).expect("create REP");
-            let endpoint = bind(&rep, Transport::Tcp);
-            let req = context.socket(zmq::REQ).expect("create REQ");
-            req.connect(&endpoint).expect("connect REQ");
-
-            let server = spawn(move || {
-                for _ in 0..warm_up + count {
-                    let request = rep.recv_msg(0).expect("REP recv");
-                    rep.send(request, 0).expect("REP send");
-                }
-            });
-            let client = spawn(move || {
-                let request = [0u8; REQUEST_SIZE];
-                let mut reply = zmq::Message::new();
-                let mut round_trip = || {
-                    req.send(&request[..], 0).expect("REQ send");
-                    req.recv(&mut reply, 0).expect("REQ recv");
-                };
-                for _ in 0..warm_up {
-                    round_trip();
-                }
-                let start = Instant::now();
-                for _ in 0..count {
-                    round_trip();
-                }
-                start.elapsed()
-            });
-
-            let elapsed = join(client, "REQ client");
-            join(server, "REP server");
-            drop(context);
-            elapsed.div_f64(count as f64)
-        }
-
-        /// DEALER/ROUTER echo over inproc: `clients` clients make `requests` requests each;
-        /// returns requests per second over the run phase.
-        pub fn dealer_router(clients: usize, requests: u64) -> f64 {
-            let context = context();
-            let router = context.socket(zmq::ROUTER).expect("create ROUTER");
-            let endpoint = bind(&router, Transport::Inproc);
-            // Every client makes one warm-up request, then `requests`.
-            let total = clients as u64 * (1 + requests);
-            let echo = spawn(move || {
-                for _ in 0..total {
-                    let identity = router.recv_msg(0).expect("ROUTER recv identity");
-                    let body = router.recv_msg(0).expect("ROUTER recv body");
-                    router
-                        .send(identity, zmq::SNDMORE)
-                        .expect("ROUTER send identity");
-                    router.send(body, 0).expect("ROUTER send body");
-                }
-            });
-
-            let (ready_tx, ready) = mpsc::channel();
-            let (done_tx, done) = mpsc::channel();
-            let mut go = Vec::with_capacity(clients);
-            let mut tasks = Vec::with_capacity(clients);
-            for _ in 0..clients {
-                let dealer = context.socket(zmq::DEALER).expect("create DEALER");
-                dealer.connect(&endpoint).expect("connect DEALER");
-                let (go_tx, go_rx) = chan::channel::<()>();
-                let ready_tx = ready_tx.clone();
-                let done_tx = done_tx.clone();
-                tasks.push(spawn(move || {
-                    let request = [0u8; REQUEST_SIZE];
-                    let mut reply = zmq::Message::new();
-                    let mut exchange = || {
-                        dealer.send(&request[..], 0).expect("DEALER send");
-                        dealer.recv(&mut reply, 0).expect("DEALER recv");
-                    };
-                    exchange();
-                    ready_tx.send(()).expect("report ready");
-                    go_rx.recv().expect("wait for the start signal");
-                    for _ in 0..requests {
-                        exchange();
-                    }
-                    done_tx.send(Instant::now()).expect("report done");
-                }));
-                go.push(go_tx);
-            }
-
-            for _ in 0..clients {
-                ready.recv().expect("a client stopped before it was ready");
-            }
-            let start = Instant::now();
-            for go_tx in &go {
-                go_tx.send(()).expect("signal a client");
-            }
-            let mut end = start;
-            for _ in 0..clients {
-                end = end.max(done.recv().expect("a client stopped before it was done"));
-            }
-            for task in tasks {
-                join(task, "DEALER client");
-            }
-            join(echo, "ROUTER echo");
-            drop(context);
-            (clients as u64 * requests) as f64 / end.duration_since(start).as_secs_f64()
-        }
-
-        /// DEALER clients -> ROUTER | `zmq::proxy` | DEALER -> DEALER echo workers over tcp:
-        /// `clients` clients make `requests` requests each, up to [`PROXY_WINDOW`] in flight;
-        /// returns messages through the proxy per second (two per request).
-        pub fn proxy(clients: usize, workers: usize, requests: u64) -> f64 {
-            let mut context = context();
-            let frontend = context.socket(zmq::ROUTER).expect("create ROUTER");
-            let frontend_endpoint = bind(&frontend, Transport::Tcp);
-            let backend = context.socket(zmq::DEALER).expect("create DEALER");
-            let backend_endpoint = bind(&backend, Transport::Tcp);
-            // Runs until the context is terminated; its sockets close when it returns.
-            let proxy = spawn(move || zmq::proxy(&frontend, &backend));
-
-            let echoes: Vec<_> = (0..workers)
-                .map(|_| {
-                    let worker = context.socket(zmq::DEALER).expect("create worker");
-                    worker.connect(&backend_endpoint).expect("connect worker");
-                    spawn(move || loop {
-                        let frames = match worker.recv_multipart(0) {
-                            Err(zmq::Error::ETERM) => break,
-                            other => other.expect("worker recv"),
-                        };
-                        match worker.send_multipart(frames, 0) {
-                            Err(zmq::Error::ETERM) => break,
-                            other => other.expect("worker send"),
-                        }
-                    })
-                })
-                .collect();
-
-            let (ready_tx, ready) = mpsc::channel();
-            let (done_tx, done) = mpsc::channel();
-            let mut go = Vec::with_capacity(clients);
-            let mut tasks = Vec::with_capacity(clients);
-            for _ in 0..clients {
-                let dealer = context.socket(zmq::DEALER).expect("create client");
-                dealer.connect(&frontend_endpoint).expect("connect client");
-                let (go_tx, go_rx) = chan::channel::<()>();
-                let ready_tx = ready_tx.clone();
-                let done_tx = done_tx.clone();
-                tasks.push(spawn(move || {
-                    let request = [0u8; REQUEST_SIZE];
-                    let mut reply = zmq::Message::new();
-                    dealer.send(&request[..], 0).expect("client send");
-                    dealer.recv(&mut reply, 0).expect("client recv");
-                    ready_tx.send(()).expect("report ready");
-                    go_rx.recv().expect("wait for the start signal");
-                    let mut sent = 0;
-                    while sent < requests.min(PROXY_WINDOW) {
-                        dealer.send(&request[..], 0).expect("client send");
-                        sent += 1;
-                    }
-                    for _ in 0..requests {
-                        dealer.recv(&mut reply, 0).expect("client recv");
-                        if sent < requests {
-                            dealer.send(&request[..], 0).expect("client send");
-                            sent += 1;
-                        }
-                    }
-                    done_tx.send(Instant::now()).expect("report done");
-                }));
-                go.push(go_tx);
-            }
-
-            for _ in 0..clients {
-                ready.recv().expect("a client stopped before it was ready");
-            }
-            let start = Instant::now();
-            for go_tx in &go {
-                go_tx.send(()).expect("signal a client");
-            }
-            let mut end = start;
-            for _ in 0..clients {
-                end = end.max(done.recv().expect("a client stopped before it was done"));
-            }
-            for task in tasks {
-                join(task, "client");
-            }
-            context.destroy().expect("terminate the context");
-            for echo in echoes {
-                join(echo, "echo worker");
-            }
-            match join(proxy, "proxy") {
-                Err(zmq::Error::ETERM) => {}
-                other => panic!("the proxy ended with {other:?} instead of ETERM"),
-            }
-            (2 * clients as u64 * requests) as f64 / end.duration_since(start).as_secs_f64()
-        }
-    };
-}
-
-/// The plain `zmq` crate, one OS thread per task.
-mod blocking {
-    use std::sync::mpsc as chan;
-    use std::thread::spawn;
-
-    type Handle<T> = std::thread::JoinHandle<T>;
-
-    fn context() -> zmq::Context {
-        zmq::Context::new()
-    }
-
-    scenarios!();
-}
-
-/// zmqloop's green sockets, one may coroutine per task.
-mod green {
-    use zmqloop::green as zmq;
-    use zmqloop::green::may::sync::mpsc as chan;
-    use zmqloop::green::spawn;
-
-    type Handle<T> = zmqloop::green::may::coroutine::JoinHandle<T>;
-
-    fn context() -> zmq::Context {
-        let context = zmq::Context::new();
-        context
-            .set_max_sockets(4096)
-            .expect("raise ZMQ_MAX_SOCKETS");
-        context
-    }
-
-    scenarios!();
-}
 
 /// How a scenario's figure reads.
 #[derive(Clone, Copy)]
@@ -434,10 +122,43 @@ fn count_label(count: u64) -> String {
     }
 }
 
+/// Events per second: `count` of them in `elapsed`.
+fn per_second(count: u64, elapsed: Duration) -> f64 {
+    count as f64 / elapsed.as_secs_f64()
+}
+
+/// A scenario whose measurement, on each side, sets the fixture up (`new`, with its warm-up),
+/// times one `run(count)` of it and tears it down (`finish`), then turns the run's time,
+/// bound to `$elapsed`, into the scenario's figure.
+macro_rules! scenario {
+    (
+        $name:expr,
+        $unit:expr,
+        $fixture:ident::new($($arg:expr),*).run($count:expr),
+        |$elapsed:ident| $figure:expr
+    ) => {
+        Scenario {
+            name: $name,
+            unit: $unit,
+            blocking: Box::new(move || {
+                let fixture = fixtures::blocking::$fixture::new($($arg),*);
+                let $elapsed = fixture.run($count);
+                fixture.finish();
+                $figure
+            }),
+            green: Box::new(move || {
+                let fixture = fixtures::green::$fixture::new($($arg),*);
+                let $elapsed = fixture.run($count);
+                fixture.finish();
+                $figure
+            }),
+        }
+    };
+}
+
 fn scenarios(divisor: u64) -> Vec<Scenario> {
     let small = 1_000_000 / divisor;
     let large = 100_000 / divisor;
-    let warm_up = 1000 / divisor;
     let round_trips = 20_000 / divisor;
     let requests = 20 / divisor;
     let proxy_requests = 5000 / divisor;
@@ -445,46 +166,63 @@ fn scenarios(divisor: u64) -> Vec<Scenario> {
     let mut list = Vec::new();
     for (size, count, size_label) in [(16, small, "16 B"), (1024, large, "1 KiB")] {
         for transport in [Transport::Inproc, Transport::Tcp] {
-            list.push(Scenario {
-                name: format!(
+            list.push(scenario!(
+                format!(
                     "PUSH/PULL {} {} x {size_label}",
                     transport.name(),
                     count_label(count)
                 ),
-                unit: Unit::MegaMsgPerSec,
-                blocking: Box::new(move || blocking::push_pull(transport, size, count) / 1e6),
-                green: Box::new(move || green::push_pull(transport, size, count) / 1e6),
-            });
+                Unit::MegaMsgPerSec,
+                PushPull::new(transport, size).run(count),
+                |elapsed| per_second(count, elapsed) / 1e6
+            ));
         }
     }
-    list.push(Scenario {
-        name: format!(
+    list.push(scenario!(
+        format!(
             "REQ/REP tcp 16 B round trip ({} timed)",
             count_label(round_trips)
         ),
-        unit: Unit::Micros,
-        blocking: Box::new(move || blocking::req_rep(warm_up, round_trips).as_secs_f64() * 1e6),
-        green: Box::new(move || green::req_rep(warm_up, round_trips).as_secs_f64() * 1e6),
-    });
-    list.push(Scenario {
-        name: format!("DEALER/ROUTER inproc {CLIENTS} clients x {requests} req"),
-        unit: Unit::KiloReqPerSec,
-        blocking: Box::new(move || blocking::dealer_router(CLIENTS, requests) / 1e3),
-        green: Box::new(move || green::dealer_router(CLIENTS, requests) / 1e3),
-    });
-    list.push(Scenario {
-        name: format!(
+        Unit::Micros,
+        ReqRep::new().run(round_trips),
+        |elapsed| elapsed.as_secs_f64() * 1e6 / round_trips as f64
+    ));
+    list.push(scenario!(
+        format!("DEALER/ROUTER inproc {CLIENTS} clients x {requests} req"),
+        Unit::KiloReqPerSec,
+        DealerRouter::new(CLIENTS).run(requests),
+        |elapsed| per_second(CLIENTS as u64 * requests, elapsed) / 1e3
+    ));
+    list.push(scenario!(
+        format!(
             "DEALER/ROUTER tcp via proxy, {PROXY_CLIENTS} clients x {} req (window \
-             {PROXY_WINDOW}), {PROXY_WORKERS} workers",
+             {WINDOW}), {PROXY_WORKERS} workers",
             count_label(proxy_requests)
         ),
-        unit: Unit::KiloMsgPerSec,
-        blocking: Box::new(move || {
-            blocking::proxy(PROXY_CLIENTS, PROXY_WORKERS, proxy_requests) / 1e3
-        }),
-        green: Box::new(move || green::proxy(PROXY_CLIENTS, PROXY_WORKERS, proxy_requests) / 1e3),
-    });
+        Unit::KiloMsgPerSec,
+        Proxy::new(Transport::Tcp, PROXY_CLIENTS, PROXY_WORKERS).run(proxy_requests),
+        // Two messages through the proxy per request.
+        |elapsed| per_second(2 * PROXY_CLIENTS as u64 * proxy_requests, elapsed) / 1e3
+    ));
     list
+}
+
+/// How to call this example.
+const USAGE: &str = "usage: compare [--quick] [--workers N] [--only TEXT] [--rounds N] \
+                     [--side blocking|green] [--pin-workers]";
+
+/// Exits with `USAGE` and status 2 after saying what was wrong.
+fn bad_usage(what: &str) -> ! {
+    eprintln!("{what}; {USAGE}");
+    std::process::exit(2);
+}
+
+/// The positive number following `option`.
+fn positive(option: &str, value: Option<String>) -> usize {
+    match value.as_deref().map(str::parse) {
+        Some(Ok(n)) if n > 0 => n,
+        _ => bad_usage(&format!("{option} takes a positive number, got {value:?}")),
+    }
 }
 
 fn main() {
@@ -498,24 +236,23 @@ fn main() {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => divisor = 10,
-            "--workers" => workers = args.next().and_then(|n| n.parse().ok()).unwrap_or(2),
-            "--only" => only = args.next(),
+            "--workers" => workers = positive("--workers", args.next()),
+            "--only" => {
+                only = Some(
+                    args.next()
+                        .unwrap_or_else(|| bad_usage("--only takes a text")),
+                )
+            }
             "--pin-workers" => pin_workers = true,
-            "--rounds" => rounds = args.next().and_then(|n| n.parse().ok()).unwrap_or(ROUNDS),
+            "--rounds" => rounds = positive("--rounds", args.next()),
             "--side" => {
                 sides = match args.next().as_deref() {
                     Some("blocking") => (true, false),
                     Some("green") => (false, true),
-                    _ => (true, true),
+                    other => bad_usage(&format!("--side takes blocking or green, got {other:?}")),
                 }
             }
-            other => {
-                eprintln!(
-                    "unknown argument {other:?}; usage: compare [--quick] [--workers N] \
-                     [--only TEXT] [--rounds N] [--side blocking|green]"
-                );
-                std::process::exit(2);
-            }
+            other => bad_usage(&format!("unknown argument {other:?}")),
         }
     }
     // Before any coroutine exists: by default one may worker per core of the 2-core reference
