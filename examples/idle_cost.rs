@@ -2,8 +2,13 @@
 //! socket with no traffic, for a fixed window; prints the process CPU time over the window as a
 //! share of one core, and the fallback wake-ups per second that cost comes from.
 //!
-//! `cargo run --release --example idle_cost [sockets] [seconds] [fallback-ms]`
-//! (default 10000 sockets, 20 s, the default fallback interval).
+//! `cargo run --release --example idle_cost [sockets] [seconds] [fallback-ms] [may-tick-ms]`
+//! (default 10000 sockets, 20 s, the default fallback interval, may's default idle tick).
+//!
+//! Most of what remains is may's own: each worker wakes from `epoll_wait` every 10 ms when idle
+//! (may's `config().set_timeout_ns`, its load-balancing tick). `idle_cost 1` measures that
+//! baseline; `idle_cost 10000 20 100000000` turns the fallback checks off, so the difference is
+//! the checks' cost; the fourth argument changes may's tick.
 
 use std::time::{Duration, Instant};
 
@@ -26,6 +31,10 @@ fn main() {
     let seconds: u64 = args.next().map_or(20, |a| a.parse().expect("seconds"));
     if let Some(ms) = args.next() {
         zmq::fallback::set_fallback_interval(Duration::from_millis(ms.parse().expect("ms")));
+    }
+    if let Some(ms) = args.next() {
+        let ms: u64 = ms.parse().expect("may-tick-ms");
+        may::config().set_timeout_ns(ms * 1_000_000);
     }
     may::config().set_workers(2).set_worker_pin(false);
     let ctx = zmq::Context::new();
@@ -58,11 +67,12 @@ fn main() {
     let interval = zmq::fallback::fallback_interval();
     println!(
         "{sockets} idle parked sockets for {:.1} s: {:.3}% of one core ({:?} CPU); \
-         fallback interval {interval:?} = {:.0} fd checks/s; missed edges {}",
+         fallback interval {interval:?} = {:.0} fd checks/s; may idle tick {} ms; missed edges {}",
         wall.as_secs_f64(),
         100.0 * cpu.as_secs_f64() / wall.as_secs_f64(),
         cpu,
         sockets as f64 / interval.as_secs_f64(),
+        may::config().get_timeout_ns() / 1_000_000,
         zmq::fallback::missed_edges()
     );
 
