@@ -32,8 +32,8 @@
 //!
 //! A process with many idle connections may also lengthen may's idle tick: an idle worker wakes
 //! from `epoll_wait` every 10 ms (`set_timeout_ns`, may's chance to steal work from a busy
-//! worker), which is most of what 10,000 parked green sockets cost (about 0.9% of a core in
-//! all; 0.3% with `set_timeout_ns(100_000_000)`, `cargo run --release --example idle_cost`).
+//! worker), which is most of what 10,000 parked green sockets cost (0.8-0.9% of a core in
+//! all; 0.24% with `set_timeout_ns(100_000_000)`, `cargo run --release --example idle_cost`).
 
 use may::coroutine::{Builder, JoinHandle};
 

@@ -17,13 +17,17 @@
 //!
 //! # Cost model
 //! Parking is the hot path, so arming a slot is a few atomic stores in the common case. The
-//! heap holds each slot at the earliest time it was queued for; arming for a *later* time only
-//! updates `armed`, and when the heap entry comes due the thread re-queues the slot at its
-//! current `armed` time instead of acting. A busy socket therefore costs one heap operation per
-//! interval, not one per park, and a disarmed slot leaves the heap at its entry's time.
+//! queue holds each slot at the earliest time it was queued for; arming for a *later* time only
+//! updates `armed`, and when the queue entry comes due the thread re-queues the slot at its
+//! current `armed` time instead of acting. A busy socket therefore costs one queue operation per
+//! interval, not one per park, and a disarmed slot leaves the queue at its entry's time.
+//!
+//! The queue groups slots by time ([`Queue`]): fallback checks fall on a few granule times, so
+//! the thread takes a whole batch at once and re-queues a slot with a push onto a batch, where a
+//! heap of every slot would cost two sift operations per check (10,000 idle sockets make 5,000
+//! checks a second at the default interval).
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::BTreeMap;
 use std::os::unix::io::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
@@ -72,8 +76,8 @@ pub(crate) struct Slot {
     deadline: AtomicU64,
     /// The fallback interval of the current wait, in nanoseconds.
     interval: AtomicU64,
-    /// The earliest time this slot sits in the heap for ([`NEVER`] if not queued). Written under
-    /// the heap lock only.
+    /// The earliest time this slot sits in the queue for ([`NEVER`] if not queued). Written
+    /// under the queue lock only.
     queued: AtomicU64,
     /// Set by the timer thread when it woke the owner; taken by the owner after its wait.
     fired: AtomicU8,
@@ -143,59 +147,79 @@ impl Slot {
     }
 }
 
-struct Entry {
-    at: u64,
-    slot: Arc<Slot>,
+/// Slots (`T`) by the time they come due, in batches: one entry per distinct time.
+struct Queue<T = Arc<Slot>> {
+    batches: BTreeMap<u64, Vec<T>>,
+    /// Emptied batch vectors, reused so that steady-state re-queuing does not allocate.
+    spare: Vec<Vec<T>>,
 }
 
-impl PartialEq for Entry {
-    fn eq(&self, other: &Self) -> bool {
-        self.at == other.at
-    }
-}
-impl Eq for Entry {}
-impl PartialOrd for Entry {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Entry {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.at.cmp(&other.at)
+impl<T> Default for Queue<T> {
+    fn default() -> Self {
+        Queue {
+            batches: BTreeMap::new(),
+            spare: Vec::new(),
+        }
     }
 }
 
-type Heap = BinaryHeap<Reverse<Entry>>;
+impl<T> Queue<T> {
+    fn push(&mut self, at: u64, slot: T) {
+        let spare = &mut self.spare;
+        self.batches
+            .entry(at)
+            .or_insert_with(|| spare.pop().unwrap_or_default())
+            .push(slot);
+    }
+
+    /// The time of the earliest batch.
+    fn first_at(&self) -> Option<u64> {
+        self.batches.first_key_value().map(|(&at, _)| at)
+    }
+
+    /// Takes the earliest batch if it is due at `now`.
+    fn pop_due(&mut self, now: u64) -> Option<(u64, Vec<T>)> {
+        if self.first_at()? > now {
+            return None;
+        }
+        self.batches.pop_first()
+    }
+
+    /// Hands back an emptied batch vector.
+    fn recycle(&mut self, batch: Vec<T>) {
+        debug_assert!(batch.is_empty());
+        if self.spare.len() < 64 {
+            self.spare.push(batch);
+        }
+    }
+}
 
 struct Timer {
-    heap: Mutex<Heap>,
+    queue: Mutex<Queue>,
     changed: Condvar,
 }
 
 impl Timer {
-    fn lock(&self) -> MutexGuard<'_, Heap> {
-        self.heap.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn enqueue(&self, slot: &Arc<Slot>, at: u64) {
-        let mut heap = self.lock();
+        let mut queue = self.lock();
         if at >= slot.queued.load(Ordering::SeqCst) {
             return; // queued meanwhile for an earlier time by another arm
         }
         slot.queued.store(at, Ordering::SeqCst);
-        let becomes_first = heap.peek().is_none_or(|Reverse(first)| at < first.at);
-        heap.push(Reverse(Entry {
-            at,
-            slot: slot.clone(),
-        }));
+        let becomes_first = queue.first_at().is_none_or(|first| at < first);
+        queue.push(at, slot.clone());
         if becomes_first {
             self.changed.notify_one();
         }
     }
 
-    /// Decides what a slot whose heap entry came due needs: nothing (disarmed), a later entry
+    /// Decides what a slot whose queue entry came due needs: nothing (disarmed), a later entry
     /// (re-armed for later), or an action now (claimed and collected in `due`).
-    fn settle(slot: Arc<Slot>, now: u64, heap: &mut Heap, due: &mut Vec<Arc<Slot>>) {
+    fn settle(slot: Arc<Slot>, now: u64, queue: &mut Queue, due: &mut Vec<Arc<Slot>>) {
         loop {
             let armed = slot.armed.load(Ordering::SeqCst);
             if armed >= CLAIMED || slot.retired.load(Ordering::SeqCst) {
@@ -204,7 +228,7 @@ impl Timer {
             if armed > now {
                 if armed < slot.queued.load(Ordering::SeqCst) {
                     slot.queued.store(armed, Ordering::SeqCst);
-                    heap.push(Reverse(Entry { at: armed, slot }));
+                    queue.push(armed, slot);
                 }
                 return;
             }
@@ -218,7 +242,7 @@ impl Timer {
         }
     }
 
-    /// Acts on claimed slots, outside the heap lock: wakes the owners whose deadline passed,
+    /// Acts on claimed slots, outside the queue lock: wakes the owners whose deadline passed,
     /// and polls the fds of those due a fallback check, waking only the ones that are readable.
     fn act(&self, due: &mut Vec<Arc<Slot>>, checks: &mut Vec<libc::pollfd>) {
         let now = ticks(Instant::now());
@@ -263,11 +287,11 @@ impl Timer {
             }
         }
         if !rearmed.is_empty() {
-            let mut heap = self.lock();
+            let mut queue = self.lock();
             for (slot, next) in rearmed {
                 if next < slot.queued.load(Ordering::SeqCst) {
                     slot.queued.store(next, Ordering::SeqCst);
-                    heap.push(Reverse(Entry { at: next, slot }));
+                    queue.push(next, slot);
                 }
             }
         }
@@ -276,28 +300,30 @@ impl Timer {
     fn run(&self) {
         let mut due = Vec::new();
         let mut checks = Vec::new();
-        let mut heap = self.lock();
+        let mut queue = self.lock();
         loop {
             let now = ticks(Instant::now());
-            while heap.peek().is_some_and(|Reverse(first)| first.at <= now) {
-                let Reverse(entry) = heap.pop().expect("peeked");
-                if entry.slot.queued.load(Ordering::SeqCst) == entry.at {
-                    entry.slot.queued.store(NEVER, Ordering::SeqCst);
+            while let Some((at, mut batch)) = queue.pop_due(now) {
+                for slot in batch.drain(..) {
+                    if slot.queued.load(Ordering::SeqCst) == at {
+                        slot.queued.store(NEVER, Ordering::SeqCst);
+                    }
+                    Self::settle(slot, now, &mut queue, &mut due);
                 }
-                Self::settle(entry.slot, now, &mut heap, &mut due);
+                queue.recycle(batch);
             }
             if !due.is_empty() {
-                drop(heap);
+                drop(queue);
                 self.act(&mut due, &mut checks);
-                heap = self.lock();
+                queue = self.lock();
                 continue;
             }
-            heap = match heap.peek() {
-                None => self.changed.wait(heap).unwrap_or_else(|e| e.into_inner()),
-                Some(Reverse(first)) => {
-                    let wait = Duration::from_nanos(first.at.saturating_sub(now));
+            queue = match queue.first_at() {
+                None => self.changed.wait(queue).unwrap_or_else(|e| e.into_inner()),
+                Some(first) => {
+                    let wait = Duration::from_nanos(first.saturating_sub(now));
                     self.changed
-                        .wait_timeout(heap, wait)
+                        .wait_timeout(queue, wait)
                         .unwrap_or_else(|e| e.into_inner())
                         .0
                 }
@@ -310,7 +336,7 @@ fn timer() -> &'static Timer {
     static TIMER: OnceLock<&'static Timer> = OnceLock::new();
     TIMER.get_or_init(|| {
         let timer: &'static Timer = Box::leak(Box::new(Timer {
-            heap: Mutex::new(BinaryHeap::new()),
+            queue: Mutex::new(Queue::default()),
             changed: Condvar::new(),
         }));
         std::thread::Builder::new()
@@ -327,4 +353,30 @@ fn ticks(at: Instant) -> u64 {
     let origin = *ORIGIN.get_or_init(Instant::now);
     let nanos = at.saturating_duration_since(origin).as_nanos();
     u64::try_from(nanos).unwrap_or(CLAIMED - 1).min(CLAIMED - 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Queue;
+
+    #[test]
+    fn the_queue_hands_out_due_batches_earliest_first() {
+        let mut queue = Queue::default();
+        for (at, item) in [(30, 'd'), (10, 'a'), (20, 'c'), (10, 'b')] {
+            queue.push(at, item);
+        }
+        assert_eq!(queue.first_at(), Some(10));
+        assert_eq!(queue.pop_due(9), None, "nothing is due before 10");
+        let (at, mut batch) = queue.pop_due(25).unwrap();
+        assert_eq!((at, batch.as_slice()), (10, &['a', 'b'][..]));
+        batch.clear();
+        queue.recycle(batch);
+        assert_eq!(queue.pop_due(25), Some((20, vec!['c'])));
+        assert_eq!(queue.pop_due(25), None, "30 is not due at 25");
+        queue.push(5, 'e'); // earlier than anything queued: first again
+        assert_eq!(queue.first_at(), Some(5));
+        assert_eq!(queue.pop_due(u64::MAX), Some((5, vec!['e'])));
+        assert_eq!(queue.pop_due(u64::MAX), Some((30, vec!['d'])));
+        assert_eq!(queue.first_at(), None);
+    }
 }
