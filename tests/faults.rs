@@ -1,6 +1,7 @@
 //! Errors and limits inside coroutines on one may worker: EFSM at once, EAGAIN with DONTWAIT,
 //! RCVTIMEO/SNDTIMEO, HWM back-pressure with several producers, ETERM reaching parked
-//! coroutines, cancellation of a parked coroutine, and context teardown inside a coroutine.
+//! coroutines, cancellation of a parked coroutine, context teardown inside a coroutine, an
+//! unroutable send, and a tcp peer that goes away while a receive is parked.
 
 mod common;
 use std::time::{Duration, Instant};
@@ -274,6 +275,66 @@ fn destroy_inside_a_coroutine_waits_for_sockets_without_blocking_others() {
         assert!(
             ping.rounds() > before,
             "the worker was blocked while destroy waited"
+        );
+        ping.stop();
+    });
+}
+
+#[test]
+fn an_unroutable_router_mandatory_send_fails_at_once() {
+    run(|| {
+        let ctx = zmq::Context::new();
+        let router = ctx.socket(zmq::ROUTER).unwrap();
+        router.set_router_mandatory(true).unwrap();
+        router.bind(&inproc("mandatory")).unwrap();
+        // No peer has this identity: libzmq refuses at once, and a green send must not park
+        // waiting for a POLLOUT that will never come.
+        let start = Instant::now();
+        assert_eq!(
+            router.send_multipart(["nobody", "hello"], 0),
+            Err(zmq::Error::EHOSTUNREACH)
+        );
+        assert!(start.elapsed() < Duration::from_secs(1), "the send waited");
+    });
+}
+
+#[test]
+fn a_parked_receive_outlives_its_tcp_peer_and_gets_the_next_peers_message() {
+    run(|| {
+        let ctx = zmq::Context::new();
+        let server = ctx.socket(zmq::DEALER).unwrap();
+        let endpoint = common::bind_tcp(&server);
+        let client = ctx.socket(zmq::DEALER).unwrap();
+        client.set_reconnect_ivl(20).unwrap();
+        client.connect(&endpoint).unwrap();
+        server.send("first", 0).unwrap();
+        assert_eq!(client.recv_string(0).unwrap().unwrap(), "first");
+
+        let ping = Ping::start();
+        let (parked_tx, parked_rx) = may::sync::mpsc::channel();
+        let receiver = zmq::spawn(move || {
+            parked_tx.send(()).unwrap();
+            client.recv_string(0).unwrap().unwrap() // parks: the peer is about to go
+        });
+        // One worker: the receiver goes from its send straight into its park without yielding,
+        // so once this coroutine runs again the receive is parked.
+        parked_rx.recv().unwrap();
+        drop(server); // the peer is gone; the parked receive must neither fail nor hang
+
+        // A new peer on the same endpoint: the client reconnects and the receive completes.
+        let comeback = ctx.socket(zmq::DEALER).unwrap();
+        comeback.set_linger(0).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while let Err(err) = comeback.bind(&endpoint) {
+            assert_eq!(err, zmq::Error::EADDRINUSE, "rebinding {endpoint}");
+            assert!(Instant::now() < deadline, "{endpoint} stayed in use");
+            may::coroutine::sleep(Duration::from_millis(10));
+        }
+        comeback.send("second", 0).unwrap();
+        assert_eq!(join(receiver), "second");
+        assert!(
+            ping.rounds() > 0,
+            "the worker was blocked while the receive waited"
         );
         ping.stop();
     });
