@@ -1,7 +1,8 @@
 //! Errors and limits inside coroutines on one may worker: EFSM at once, EAGAIN with DONTWAIT,
 //! RCVTIMEO/SNDTIMEO, HWM back-pressure with several producers, ETERM reaching parked
 //! coroutines, cancellation of a parked coroutine, context teardown inside a coroutine, an
-//! unroutable send, and a tcp peer that goes away while a receive is parked.
+//! unroutable send, a tcp peer that goes away while a receive is parked, a context handle that
+//! outlives `destroy`, and bad arguments.
 
 mod common;
 use std::time::{Duration, Instant};
@@ -337,5 +338,42 @@ fn a_parked_receive_outlives_its_tcp_peer_and_gets_the_next_peers_message() {
             "the worker was blocked while the receive waited"
         );
         ping.stop();
+    });
+}
+
+#[test]
+fn a_context_handle_that_outlives_destroy_reports_eterm() {
+    run(|| {
+        let mut ctx = zmq::Context::new();
+        let other = ctx.clone();
+        ctx.destroy().unwrap();
+        // libzmq has freed the context: every call through a handle must say so, not touch it.
+        assert_eq!(other.socket(zmq::PULL).err(), Some(zmq::Error::ETERM));
+        assert_eq!(other.get_max_sockets(), Err(zmq::Error::ETERM));
+        assert_eq!(other.set_max_sockets(10), Err(zmq::Error::ETERM));
+        assert_eq!(ctx.socket(zmq::PUSH).err(), Some(zmq::Error::ETERM));
+        assert_eq!(ctx.destroy(), Ok(()), "a second destroy is a no-op");
+    });
+}
+
+#[test]
+fn bad_arguments_fail_with_libzmqs_errors() {
+    run(|| {
+        let ctx = zmq::Context::new();
+        assert_eq!(ctx.set_max_sockets(0), Err(zmq::Error::EINVAL));
+        let socket = ctx.socket(zmq::PULL).unwrap();
+        assert_eq!(socket.bind("tcp://not an address"), Err(zmq::Error::EINVAL));
+        assert_eq!(
+            socket.connect("nosuchtransport://x"),
+            Err(zmq::Error::EPROTONOSUPPORT)
+        );
+        assert_eq!(socket.set_rcvtimeo(-2), Err(zmq::Error::EINVAL));
+        // A receive of bytes that are not UTF-8 hands them back, as `zmq` does.
+        let push = ctx.socket(zmq::PUSH).unwrap();
+        socket.bind(&inproc("not-utf8")).unwrap();
+        push.connect(&socket.get_last_endpoint().unwrap().unwrap())
+            .unwrap();
+        push.send(&[0xff, 0xfe][..], 0).unwrap();
+        assert_eq!(socket.recv_string(0).unwrap(), Err(vec![0xff, 0xfe]));
     });
 }

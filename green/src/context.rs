@@ -7,11 +7,13 @@
 //!   on a helper thread ([`Context::destroy`] parks only its caller; dropping the last handle
 //!   does not wait at all), so other coroutines on the worker keep running and can close the
 //!   sockets the termination waits for;
-//! - one termination per context (`zmq` terminates twice after `destroy`).
+//! - one termination per context (`zmq` terminates twice after `destroy`), and no call that
+//!   reaches the context once it is terminated: `zmq_ctx_term` frees it, so a handle that
+//!   outlives [`Context::destroy`] gets ETERM from [`Context::socket`] and the option calls
+//!   instead of passing libzmq a freed pointer (as `zmq` does).
 
 use std::os::raw::{c_int, c_void};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use zmq::{Result, SocketType};
 
@@ -31,7 +33,27 @@ pub struct Context {
 
 struct RawContext {
     ctx: *mut c_void,
-    terminated: AtomicBool,
+    /// Set, under the write lock, when termination starts. Every call that hands `ctx` to
+    /// libzmq holds the read lock and checks it first ([`RawContext::with_live`]), so no call
+    /// can reach the context after `zmq_ctx_term` may have freed it.
+    terminated: RwLock<bool>,
+}
+
+impl RawContext {
+    /// Runs `call` with the context pointer, or fails with ETERM once termination has begun.
+    fn with_live<T>(&self, call: impl FnOnce(*mut c_void) -> Result<T>) -> Result<T> {
+        let terminated = self.terminated.read().unwrap_or_else(|e| e.into_inner());
+        if *terminated {
+            return Err(zmq::Error::ETERM);
+        }
+        call(self.ctx)
+    }
+
+    /// Marks the context as terminating; false if it already was.
+    fn begin_termination(&self) -> bool {
+        let mut terminated = self.terminated.write().unwrap_or_else(|e| e.into_inner());
+        !std::mem::replace(&mut *terminated, true)
+    }
 }
 
 // SAFETY: a libzmq context is thread-safe (its API may be called from any thread at once); the
@@ -63,7 +85,7 @@ impl TermJob {
 
 impl Drop for RawContext {
     fn drop(&mut self) {
-        if self.terminated.load(Ordering::Acquire) {
+        if !self.begin_termination() {
             return;
         }
         let job = TermJob(self.ctx);
@@ -92,26 +114,30 @@ impl Context {
         Context {
             raw: Arc::new(RawContext {
                 ctx,
-                terminated: AtomicBool::new(false),
+                terminated: RwLock::new(false),
             }),
         }
     }
 
     fn get_option(&self, option: u32) -> Result<i32> {
-        // SAFETY: `ctx` is live while `self.raw` is.
-        let rc = unsafe { zmq_sys::zmq_ctx_get(self.raw.ctx, option as c_int) };
-        if rc == -1 {
-            return Err(zmq_errno());
-        }
-        Ok(rc)
+        self.raw.with_live(|ctx| {
+            // SAFETY: `with_live` passes the context only while it is not terminated.
+            let rc = unsafe { zmq_sys::zmq_ctx_get(ctx, option as c_int) };
+            if rc == -1 {
+                return Err(zmq_errno());
+            }
+            Ok(rc)
+        })
     }
 
     fn set_option(&self, option: u32, value: i32) -> Result<()> {
-        // SAFETY: `ctx` is live while `self.raw` is.
-        if unsafe { zmq_sys::zmq_ctx_set(self.raw.ctx, option as c_int, value) } == -1 {
-            return Err(zmq_errno());
-        }
-        Ok(())
+        self.raw.with_live(|ctx| {
+            // SAFETY: `with_live` passes the context only while it is not terminated.
+            if unsafe { zmq_sys::zmq_ctx_set(ctx, option as c_int, value) } == -1 {
+                return Err(zmq_errno());
+            }
+            Ok(())
+        })
     }
 
     /// The size of libzmq's I/O thread pool.
@@ -144,13 +170,18 @@ impl Context {
         self.get_option(zmq_sys::ZMQ_SOCKET_LIMIT)
     }
 
-    /// Creates a green socket of the given type.
+    /// Creates a green socket of the given type. Fails with ETERM once the context is
+    /// terminated (or being terminated).
     pub fn socket(&self, socket_type: SocketType) -> Result<Socket> {
-        // SAFETY: `ctx` is live while `self.raw` is; a null result is handled below.
-        let raw = unsafe { zmq_sys::zmq_socket(self.raw.ctx, socket_type_to_raw(socket_type)) };
-        if raw.is_null() {
-            return Err(zmq_errno());
-        }
+        let raw = self.raw.with_live(|ctx| {
+            // SAFETY: `with_live` passes the context only while it is not terminated; a null
+            // result is handled below.
+            let raw = unsafe { zmq_sys::zmq_socket(ctx, socket_type_to_raw(socket_type)) };
+            if raw.is_null() {
+                return Err(zmq_errno());
+            }
+            Ok(raw)
+        })?;
         // SAFETY: `raw` is a new socket that only the returned green socket owns.
         let inner = unsafe { zmq::Socket::from_raw(raw) };
         Ok(Socket::from_zmq(inner, raw, Some(self.clone())))
@@ -163,7 +194,7 @@ impl Context {
     /// the others. Later drops of the handles do not terminate again, and a second `destroy` (through any
     /// handle) returns `Ok` at once.
     pub fn destroy(&mut self) -> Result<()> {
-        if self.raw.terminated.swap(true, Ordering::AcqRel) {
+        if !self.raw.begin_termination() {
             return Ok(()); // terminated (or being terminated) through another handle
         }
         let raw = self.raw.clone();
