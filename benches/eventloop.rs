@@ -1,68 +1,20 @@
 //! ZmqStream echo against a plain blocking echo loop, same process run (criterion): a DEALER
 //! client keeps 100 messages in flight to a ROUTER echo over inproc, served either by a thread
 //! looping on blocking `recv_multipart`/`send_multipart` or by a `ZmqStream` on an `IOLoop`.
-//! Target: the stream reaches at least 0.8x the blocking loop's throughput.
+//! The fixture is `benches/shared/echo.rs` (shared with `examples/stream_echo.rs`); every
+//! iteration sets it up afresh and times the client only, from its first send to its last
+//! receive. Target: the stream reaches at least 0.8x the blocking loop's throughput.
 //!
 //! `cargo bench --bench eventloop`
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use zmqloop::eventloop::{IOLoop, ZmqStream};
-use zmqloop::green as zmq;
 
-const WINDOW: usize = 100;
+#[path = "shared/echo.rs"]
+mod echo_fixture;
 
-fn drive(dealer: &zmq::Socket, count: usize) -> Duration {
-    let start = Instant::now();
-    let (mut sent, mut received) = (0, 0);
-    while received < count {
-        while sent < count && sent - received < WINDOW {
-            dealer.send("ping 16 bytes..", 0).unwrap();
-            sent += 1;
-        }
-        dealer.recv_bytes(0).unwrap();
-        received += 1;
-    }
-    start.elapsed()
-}
-
-/// Runs `count` round trips against an echo server started by `serve` on another thread.
-fn run(name: &str, count: usize, serve: fn(zmq::Socket, usize)) -> Duration {
-    let ctx = zmq::Context::new();
-    let router = ctx.socket(zmq::ROUTER).unwrap();
-    let endpoint = format!("inproc://bench-{name}");
-    router.bind(&endpoint).unwrap();
-    let server = std::thread::spawn(move || serve(router, count));
-    let dealer = ctx.socket(zmq::DEALER).unwrap();
-    dealer.connect(&endpoint).unwrap();
-    let elapsed = drive(&dealer, count);
-    server.join().unwrap();
-    elapsed
-}
-
-fn serve_blocking(router: zmq::Socket, count: usize) {
-    for _ in 0..count {
-        let frames = router.recv_multipart(0).unwrap();
-        router.send_multipart(frames, 0).unwrap();
-    }
-}
-
-fn serve_stream(router: zmq::Socket, count: usize) {
-    let ioloop = IOLoop::new().unwrap();
-    let stream = ZmqStream::new(router, &ioloop).unwrap();
-    let stopper = ioloop.clone();
-    let mut echoed = 0;
-    stream.on_recv_stream(move |stream, frames| {
-        stream.send_multipart(frames);
-        echoed += 1;
-        if echoed == count {
-            stream.flush(zmq::POLLOUT, None);
-            stopper.stop();
-        }
-    });
-    ioloop.start().unwrap();
-}
+use echo_fixture::{run, serve_blocking, serve_stream};
 
 fn echo(c: &mut Criterion) {
     const BATCH: usize = 20_000;

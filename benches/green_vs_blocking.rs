@@ -81,11 +81,11 @@ fn push_pull_1kib(c: &mut Criterion) {
 fn req_rep(c: &mut Criterion) {
     let mut group = c.benchmark_group("req_rep_tcp_16B");
 
-    let fixture = blocking::ReqRep::new();
+    let fixture = blocking::ReqRep::new(Transport::Tcp);
     group.bench_function("blocking", |b| b.iter_custom(|iters| fixture.run(iters)));
     fixture.finish();
 
-    let fixture = green::ReqRep::new();
+    let fixture = green::ReqRep::new(Transport::Tcp);
     group.bench_function("green", |b| b.iter_custom(|iters| fixture.run(iters)));
     fixture.finish();
 

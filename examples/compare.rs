@@ -184,7 +184,7 @@ fn scenarios(divisor: u64) -> Vec<Scenario> {
             count_label(round_trips)
         ),
         Unit::Micros,
-        ReqRep::new().run(round_trips),
+        ReqRep::new(Transport::Tcp).run(round_trips),
         |elapsed| elapsed.as_secs_f64() * 1e6 / round_trips as f64
     ));
     list.push(scenario!(

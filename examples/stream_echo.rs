@@ -1,72 +1,28 @@
 //! An echo server written with `ZmqStream` on an `IOLoop`, measured side by side against a
 //! plain blocking echo loop (same process, same client, alternating rounds): the ratio is
-//! stream echo throughput / blocking echo throughput.
+//! stream echo throughput / blocking echo throughput. The fixture (client, both echo servers) is
+//! `benches/shared/echo.rs`, shared with the `eventloop` bench.
 //!
 //! `cargo run --release --example stream_echo [messages]` (default 200,000 round trips over
 //! inproc with a window of 100 messages in flight).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use zmqloop::eventloop::{IOLoop, ZmqStream};
-use zmqloop::green as zmq;
+#[path = "../benches/shared/echo.rs"]
+mod echo_fixture;
 
-const WINDOW: usize = 100;
-
-/// Drives `count` messages through an echo at `endpoint` with a DEALER keeping `WINDOW` in
-/// flight; returns round trips per second.
-fn client(ctx: &zmq::Context, endpoint: &str, count: usize) -> f64 {
-    let dealer = ctx.socket(zmq::DEALER).unwrap();
-    dealer.connect(endpoint).unwrap();
-    let start = Instant::now();
-    let (mut sent, mut received) = (0, 0);
-    while received < count {
-        while sent < count && sent - received < WINDOW {
-            dealer.send("ping 16 bytes..", 0).unwrap();
-            sent += 1;
-        }
-        dealer.recv_bytes(0).unwrap();
-        received += 1;
-    }
-    count as f64 / start.elapsed().as_secs_f64()
+/// Round trips per second through the echo served by `serve` (one fresh setup, timed as
+/// `echo_fixture::run` times it).
+fn rate(name: &str, count: usize, serve: fn(zmqloop::green::Socket, usize)) -> f64 {
+    count as f64 / echo_fixture::run(name, count, serve).as_secs_f64()
 }
 
 fn blocking_echo(count: usize) -> f64 {
-    let ctx = zmq::Context::new();
-    let router = ctx.socket(zmq::ROUTER).unwrap();
-    router.bind("inproc://echo-blocking").unwrap();
-    let server = std::thread::spawn(move || {
-        for _ in 0..count {
-            let frames = router.recv_multipart(0).unwrap();
-            router.send_multipart(frames, 0).unwrap();
-        }
-    });
-    let rate = client(&ctx, "inproc://echo-blocking", count);
-    server.join().unwrap();
-    rate
+    rate("blocking", count, echo_fixture::serve_blocking)
 }
 
 fn stream_echo(count: usize) -> f64 {
-    let ctx = zmq::Context::new();
-    let router = ctx.socket(zmq::ROUTER).unwrap();
-    router.bind("inproc://echo-stream").unwrap();
-    let server = std::thread::spawn(move || {
-        let ioloop = IOLoop::new().unwrap();
-        let stream = ZmqStream::new(router, &ioloop).unwrap();
-        let stopper = ioloop.clone();
-        let mut echoed = 0;
-        stream.on_recv_stream(move |stream, frames| {
-            stream.send_multipart(frames);
-            echoed += 1;
-            if echoed == count {
-                stream.flush(zmq::POLLOUT, None);
-                stopper.stop();
-            }
-        });
-        ioloop.start().unwrap();
-    });
-    let rate = client(&ctx, "inproc://echo-stream", count);
-    server.join().unwrap();
-    rate
+    rate("stream", count, echo_fixture::serve_stream)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

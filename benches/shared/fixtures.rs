@@ -1,8 +1,9 @@
 //! The scenario fixtures of the side-by-side comparisons of zmqloop's green sockets with the plain
 //! blocking `zmq` crate, written once for both sides. Included as module `fixtures` by
-//! `benches/green_vs_blocking.rs` and `benches/proxy.rs` (`#[path = "shared/fixtures.rs"]`) and
-//! by `examples/compare.rs` (`#[path = "../benches/shared/fixtures.rs"]`); it sits in a
-//! subdirectory so that cargo does not take it for a benchmark of its own.
+//! `benches/green_vs_blocking.rs`, `benches/proxy.rs` and `benches/hub.rs`
+//! (`#[path = "shared/fixtures.rs"]`) and by `examples/compare.rs`
+//! (`#[path = "../benches/shared/fixtures.rs"]`); it sits in a subdirectory so that cargo does not
+//! take it for a benchmark of its own.
 //!
 //! The `fixtures!` macro writes every fixture against whatever `zmq`, `spawn`, `chan` (a module
 //! with an mpsc `channel`), `Handle<T>` (a join handle) and `context()` name in the invoking
@@ -20,8 +21,8 @@
 //! - [`blocking::PushPull::run`]: `count` messages, from the producer's first send (read by the
 //!   producer) to the consumer's last receive (read by the consumer); warm-up: [`WARM_UP`]
 //!   messages.
-//! - [`blocking::ReqRep::run`]: the total time of `count` round trips over tcp, read by the REQ
-//!   client around them; warm-up: [`WARM_UP`] round trips.
+//! - [`blocking::ReqRep::run`]: the total time of `count` round trips over the transport given to
+//!   `new`, read by the REQ client around them; warm-up: [`WARM_UP`] round trips.
 //! - [`blocking::DealerRouter::run`]: every DEALER client makes `count` requests over inproc,
 //!   each waiting for its reply; from the start signal (read by the caller just before it
 //!   commands the clients) to the last client's last reply (read by that client); warm-up: one
@@ -30,6 +31,12 @@
 //!   [`WINDOW`] requests in flight; warm-up: one request per client.
 //!
 //! The same holds for the `green` fixtures.
+//!
+//! The fixtures are built from socket-level pieces that are public too (`context`, `bind`,
+//! `req_rep_pair`, `echo_rep`, `round_trips`, `stop_rep`, `router`, `dealer`, `echo_router`,
+//! `requests_one_by_one`, `stop_router`), so that a scheduler whose tasks cannot be moved across
+//! threads, and so cannot run these fixtures, can still run the very same socket code: the hub
+//! tasks of `benches/hub.rs` use those of [`green`].
 
 // Each including binary uses only some of the fixtures; the rest would warn as dead code.
 #![allow(dead_code)]
@@ -71,7 +78,7 @@ macro_rules! fixtures {
         /// Binds `socket` on a fresh endpoint of `transport` (inproc: `inproc://{name}`; tcp: a
         /// port picked by the system) and returns the endpoint to connect to. Every fixture has
         /// its own context, so inproc names need only be unique within a fixture.
-        fn bind(socket: &zmq::Socket, transport: Transport, name: &str) -> String {
+        pub fn bind(socket: &zmq::Socket, transport: Transport, name: &str) -> String {
             match transport {
                 Transport::Inproc => {
                     let endpoint = format!("inproc://{name}");
@@ -176,8 +183,52 @@ macro_rules! fixtures {
             }
         }
 
-        /// A REQ client task and a REP echo task over tcp; the client is told by channel how
-        /// many round trips to time.
+        /// A connected (REQ, REP) pair on `context` over `transport`.
+        pub fn req_rep_pair(
+            context: &zmq::Context,
+            transport: Transport,
+        ) -> (zmq::Socket, zmq::Socket) {
+            let rep = context.socket(zmq::REP).expect("create REP");
+            let endpoint = bind(&rep, transport, "req-rep");
+            let req = context.socket(zmq::REQ).expect("create REQ");
+            req.connect(&endpoint).expect("connect REQ");
+            (req, rep)
+        }
+
+        /// Echoes every request on `rep` back; an empty one is echoed and is the last.
+        pub fn echo_rep(rep: zmq::Socket) {
+            loop {
+                let request = rep.recv_msg(0).expect("REP recv");
+                let last = request.is_empty();
+                rep.send(request, 0).expect("REP send");
+                if last {
+                    break;
+                }
+            }
+        }
+
+        /// Makes `count` round trips of [`REQUEST_SIZE`] bytes on `req`; returns their total
+        /// time, read around them.
+        pub fn round_trips(req: &zmq::Socket, count: u64) -> Duration {
+            let request = [0u8; REQUEST_SIZE];
+            let mut reply = zmq::Message::new();
+            let start = Instant::now();
+            for _ in 0..count {
+                req.send(&request[..], 0).expect("REQ send");
+                req.recv(&mut reply, 0).expect("REQ recv");
+            }
+            start.elapsed()
+        }
+
+        /// Sends the empty request that stops [`echo_rep`], and takes its reply.
+        pub fn stop_rep(req: &zmq::Socket) {
+            req.send(zmq::Message::new(), 0)
+                .expect("REQ send the last request");
+            req.recv_msg(0).expect("REQ recv the last reply");
+        }
+
+        /// A REQ client task and a REP echo task; the client is told by channel how many round
+        /// trips to time.
         pub struct ReqRep {
             command: chan::Sender<u64>,
             elapsed: mpsc::Receiver<Duration>,
@@ -186,42 +237,21 @@ macro_rules! fixtures {
         }
 
         impl ReqRep {
-            /// Connects the pair over tcp, starts both tasks and makes [`WARM_UP`] round trips.
-            pub fn new() -> ReqRep {
+            /// Connects the pair over `transport`, starts both tasks and makes [`WARM_UP`] round
+            /// trips.
+            pub fn new(transport: Transport) -> ReqRep {
                 let context = context();
-                let rep = context.socket(zmq::REP).expect("create REP");
-                let endpoint = bind(&rep, Transport::Tcp, "req-rep");
-                let req = context.socket(zmq::REQ).expect("create REQ");
-                req.connect(&endpoint).expect("connect REQ");
-
-                // Echoes every request; an empty one is the last.
-                let server = spawn(move || loop {
-                    let request = rep.recv_msg(0).expect("REP recv");
-                    let last = request.is_empty();
-                    rep.send(request, 0).expect("REP send");
-                    if last {
-                        break;
-                    }
-                });
+                let (req, rep) = req_rep_pair(&context, transport);
+                let server = spawn(move || echo_rep(rep));
 
                 let (command, command_rx) = chan::channel::<u64>();
                 let (elapsed_tx, elapsed) = mpsc::channel();
                 let client = spawn(move || {
-                    let request = [0u8; REQUEST_SIZE];
-                    let mut reply = zmq::Message::new();
                     while let Ok(count) = command_rx.recv() {
-                        let start = Instant::now();
-                        for _ in 0..count {
-                            req.send(&request[..], 0).expect("REQ send");
-                            req.recv(&mut reply, 0).expect("REQ recv");
-                        }
-                        elapsed_tx
-                            .send(start.elapsed())
-                            .expect("report the round trips");
+                        let time = round_trips(&req, count);
+                        elapsed_tx.send(time).expect("report the round trips");
                     }
-                    req.send(zmq::Message::new(), 0)
-                        .expect("REQ send the last request");
-                    req.recv(&mut reply, 0).expect("REQ recv the last reply");
+                    stop_rep(&req);
                 });
 
                 let fixture = ReqRep {
@@ -277,8 +307,7 @@ macro_rules! fixtures {
                 let mut commands = Vec::with_capacity(clients);
                 let mut tasks = Vec::with_capacity(clients);
                 for _ in 0..clients {
-                    let dealer = context.socket(zmq::DEALER).expect("create DEALER");
-                    dealer.connect(endpoint).expect("connect DEALER");
+                    let dealer = dealer(context, endpoint);
                     let (command, command_rx) = chan::channel::<u64>();
                     let done_tx = done_tx.clone();
                     tasks.push(spawn(move || {
@@ -322,8 +351,47 @@ macro_rules! fixtures {
             }
         }
 
+        /// A DEALER connected to `endpoint`.
+        pub fn dealer(context: &zmq::Context, endpoint: &str) -> zmq::Socket {
+            let dealer = context.socket(zmq::DEALER).expect("create DEALER");
+            dealer.connect(endpoint).expect("connect DEALER");
+            dealer
+        }
+
+        /// A ROUTER bound on `transport`, and the endpoint to connect to.
+        pub fn router(context: &zmq::Context, transport: Transport) -> (zmq::Socket, String) {
+            let router = context.socket(zmq::ROUTER).expect("create ROUTER");
+            let endpoint = bind(&router, transport, "dealer-router");
+            (router, endpoint)
+        }
+
+        /// Echoes every `[identity, body]` on `router` back; an empty body means stop.
+        pub fn echo_router(router: zmq::Socket) {
+            loop {
+                let identity = router.recv_msg(0).expect("ROUTER recv identity");
+                let body = router.recv_msg(0).expect("ROUTER recv body");
+                if body.is_empty() {
+                    break;
+                }
+                router
+                    .send(identity, zmq::SNDMORE)
+                    .expect("ROUTER send identity");
+                router.send(body, 0).expect("ROUTER send body");
+            }
+        }
+
+        /// Stops [`echo_router`] at `endpoint` with an empty request from a DEALER of its own;
+        /// returns that DEALER, to be dropped once the ROUTER task has ended.
+        pub fn stop_router(context: &zmq::Context, endpoint: &str) -> zmq::Socket {
+            let stopper = dealer(context, endpoint);
+            stopper
+                .send(zmq::Message::new(), 0)
+                .expect("send the stop request");
+            stopper
+        }
+
         /// Sends `count` requests on `dealer`, each after the reply to the one before.
-        fn requests_one_by_one(dealer: &zmq::Socket, count: u64) {
+        pub fn requests_one_by_one(dealer: &zmq::Socket, count: u64) {
             let request = [0u8; REQUEST_SIZE];
             let mut reply = zmq::Message::new();
             for _ in 0..count {
@@ -364,25 +432,13 @@ macro_rules! fixtures {
         impl DealerRouter {
             /// Starts the ROUTER echo task and `clients` DEALER clients, and has every client
             /// make one request so that all are connected. With the ROUTER that is
-            /// `clients + 1` sockets: a plain `zmq::Context` cannot raise libzmq's default cap
-            /// of 1023, so keep the blocking side under it (the green context raises it to
-            /// 4096).
+            /// `clients + 1` sockets, and `finish` opens one more to stop the ROUTER: a plain
+            /// `zmq::Context` cannot raise libzmq's default cap of 1023, so keep the blocking
+            /// side's `clients + 2` under it (the green context raises it to 4096).
             pub fn new(clients: usize) -> DealerRouter {
                 let context = context();
-                let router = context.socket(zmq::ROUTER).expect("create ROUTER");
-                let endpoint = bind(&router, Transport::Inproc, "dealer-router");
-                // Echoes [identity, body] back; an empty body means stop.
-                let router_task = spawn(move || loop {
-                    let identity = router.recv_msg(0).expect("ROUTER recv identity");
-                    let body = router.recv_msg(0).expect("ROUTER recv body");
-                    if body.is_empty() {
-                        break;
-                    }
-                    router
-                        .send(identity, zmq::SNDMORE)
-                        .expect("ROUTER send identity");
-                    router.send(body, 0).expect("ROUTER send body");
-                });
+                let (router, endpoint) = router(&context, Transport::Inproc);
+                let router_task = spawn(move || echo_router(router));
 
                 let fixture = DealerRouter {
                     clients: Clients::start(&context, &endpoint, clients, requests_one_by_one),
@@ -410,13 +466,7 @@ macro_rules! fixtures {
                     context,
                 } = self;
                 clients.finish();
-                let stopper = context
-                    .socket(zmq::DEALER)
-                    .expect("create the stopper DEALER");
-                stopper.connect(&endpoint).expect("connect the stopper");
-                stopper
-                    .send(zmq::Message::new(), 0)
-                    .expect("send the stop request");
+                let stopper = stop_router(&context, &endpoint);
                 router_task.join().expect("the ROUTER task panicked");
                 drop(stopper);
                 drop(context);
@@ -514,7 +564,8 @@ pub mod blocking {
 
     type Handle<T> = std::thread::JoinHandle<T>;
 
-    fn context() -> zmq::Context {
+    /// A plain context (libzmq's default cap of 1023 sockets).
+    pub fn context() -> zmq::Context {
         zmq::Context::new()
     }
 
@@ -530,7 +581,7 @@ pub mod green {
     type Handle<T> = zmqloop::green::may::coroutine::JoinHandle<T>;
 
     /// A green context that may hold a thousand DEALER clients and then some.
-    fn context() -> zmq::Context {
+    pub fn context() -> zmq::Context {
         let context = zmq::Context::new();
         context
             .set_max_sockets(4096)
