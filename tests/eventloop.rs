@@ -22,8 +22,8 @@
 //! - Green: the same loop inside a may coroutine (on ONE worker) and inside a hub task parks
 //!   only that coroutine/task, and ends with `Ok` on ETERM.
 //!
-//! Tests marked `` reproduce bugs found while writing this file;
-//! they fail today and should pass once the library is fixed.
+//! Some tests reproduce bugs found while writing this file; the library is fixed, and they
+//! guard against regressions.
 //!
 //! Plain-thread loops run on a spawned thread under [`within`]: a hang fails the test with
 //! "hung" instead of stalling the suite. Assertions are made outside loop callbacks, because
@@ -132,6 +132,15 @@ fn bump(count: &Cell<usize>) -> usize {
     count.get()
 }
 
+/// A [`counter`] and a callback that bumps it.
+fn counting() -> (Rc<Cell<usize>>, impl Fn() + 'static) {
+    let count = counter();
+    let c = count.clone();
+    (count, move || {
+        bump(&c);
+    })
+}
+
 /// Stops `ioloop` after `delay` (an observation window for things that must NOT happen).
 fn stop_after(ioloop: &IOLoop, delay: Duration) {
     let stopper = ioloop.clone();
@@ -140,6 +149,28 @@ fn stop_after(ioloop: &IOLoop, delay: Duration) {
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
+}
+
+/// A receiver that gets `()` when `ioloop` runs its first iteration (after which it waits, if
+/// nothing else is due).
+fn started_signal(ioloop: &IOLoop) -> mpsc::Receiver<()> {
+    let (started_tx, started_rx) = mpsc::channel();
+    ioloop.add_callback(move || started_tx.send(()).unwrap());
+    started_rx
+}
+
+/// Terminates `ctx` on another thread once `ioloop` has run its first iteration (`destroy`
+/// blocks until every socket is closed: it cannot run on the loop thread); the receiver gets
+/// its outcome.
+fn destroy_once_started(ioloop: &IOLoop, ctx: &zmq::Context) -> mpsc::Receiver<zmq::Result<()>> {
+    let started = started_signal(ioloop);
+    let mut terminator = ctx.clone();
+    let (destroyed_tx, destroyed_rx) = mpsc::channel();
+    thread::spawn(move || {
+        started.recv().unwrap();
+        let _ = destroyed_tx.send(terminator.destroy());
+    });
+    destroyed_rx
 }
 
 fn pipe() -> (OwnedFd, OwnedFd) {
@@ -177,6 +208,33 @@ fn frames(parts: &[&str]) -> Frames {
     parts.iter().map(|p| p.as_bytes().to_vec()).collect()
 }
 
+/// A socket of type `bound` bound to a fresh inproc endpoint named after `name`, and one of
+/// type `connected` connected to it, in that order.
+fn socket_pair(
+    ctx: &zmq::Context,
+    name: &str,
+    bound: zmq::SocketType,
+    connected: zmq::SocketType,
+) -> (zmq::Socket, zmq::Socket) {
+    let endpoint = common::inproc(name);
+    let near = ctx.socket(bound).unwrap();
+    near.bind(&endpoint).unwrap();
+    let far = ctx.socket(connected).unwrap();
+    far.connect(&endpoint).unwrap();
+    (near, far)
+}
+
+/// Registers a PULL socket, bound to a fresh inproc endpoint named after `name`, on `ioloop`
+/// with a handler that does nothing and does not capture the loop: the loop's handlers own the
+/// only reference to the socket, released by `close`.
+fn add_idle_pull_handler(ctx: &zmq::Context, ioloop: &IOLoop, name: &str) {
+    let pull = ctx.socket(zmq::PULL).unwrap();
+    pull.bind(&common::inproc(name)).unwrap();
+    ioloop
+        .add_handler(Rc::new(pull), zmq::POLLIN, |_| {})
+        .unwrap();
+}
+
 // ---------------------------------------------------------------------------------------------
 // IOLoop: handlers
 
@@ -184,11 +242,8 @@ fn frames(parts: &[&str]) -> Frames {
 fn socket_handler_gets_events_pauses_and_stops_when_removed() {
     within(LIMIT, || {
         let ctx = zmq::Context::new();
-        let endpoint = common::inproc("ev-socket-handler");
-        let pull = Rc::new(ctx.socket(zmq::PULL).unwrap());
-        pull.bind(&endpoint).unwrap();
-        let push = ctx.socket(zmq::PUSH).unwrap();
-        push.connect(&endpoint).unwrap();
+        let (pull, push) = socket_pair(&ctx, "ev-socket-handler", zmq::PULL, zmq::PUSH);
+        let pull = Rc::new(pull);
 
         let ioloop = IOLoop::new().unwrap();
         let got: Seen<(String, zmq::PollEvents)> = seen();
@@ -428,12 +483,11 @@ fn a_handle_wakes_a_waiting_loop_from_another_thread() {
     within(LIMIT, || {
         let ioloop = IOLoop::new().unwrap();
         let handle = ioloop.handle();
-        let (started_tx, started_rx) = mpsc::channel();
-        // Runs in the first iteration; after it the loop waits with no timer and no handler.
-        ioloop.add_callback(move || started_tx.send(()).unwrap());
+        // After its first iteration the loop waits with no timer and no handler.
+        let started = started_signal(&ioloop);
         let (ran_tx, ran_rx) = mpsc::channel();
         let helper = thread::spawn(move || {
-            started_rx.recv().unwrap();
+            started.recv().unwrap();
             let stopper = handle.clone();
             handle.add_callback(move || {
                 ran_tx.send(thread::current().id()).unwrap();
@@ -455,10 +509,9 @@ fn a_handle_stops_a_waiting_loop_from_another_thread() {
     within(LIMIT, || {
         let ioloop = IOLoop::new().unwrap();
         let handle = ioloop.handle();
-        let (started_tx, started_rx) = mpsc::channel();
-        ioloop.add_callback(move || started_tx.send(()).unwrap());
+        let started = started_signal(&ioloop);
         let helper = thread::spawn(move || {
-            started_rx.recv().unwrap();
+            started.recv().unwrap();
             handle.stop();
         });
         ioloop.start().unwrap();
@@ -587,6 +640,31 @@ fn a_timeout_cancelled_by_one_due_in_the_same_iteration_does_not_run() {
 // ---------------------------------------------------------------------------------------------
 // IOLoop: periodic callbacks, repeating timers, tickets
 
+/// After `delay`, stops `periodic` from outside its work, records the count of `ticks` at that
+/// moment and stops the loop `watch` later (a window for ticks that must not come). Returns the
+/// recorded count (0 until then).
+fn stop_periodic_later(
+    ioloop: &IOLoop,
+    periodic: &Rc<PeriodicCallback>,
+    ticks: &Rc<Cell<usize>>,
+    delay: Duration,
+    watch: Duration,
+) -> Rc<Cell<usize>> {
+    let at_stop = Rc::new(Cell::new(0));
+    let (p, t, l, a) = (
+        periodic.clone(),
+        ticks.clone(),
+        ioloop.clone(),
+        at_stop.clone(),
+    );
+    ioloop.call_later(delay, move || {
+        p.stop();
+        a.set(t.get());
+        stop_after(&l, watch);
+    });
+    at_stop
+}
+
 #[test]
 fn periodic_callback_ticks_until_stopped() {
     within(LIMIT, || {
@@ -627,24 +705,13 @@ fn periodic_callback_ticks_until_stopped() {
 
         // Started again, then stopped from outside the work.
         periodic.start();
-        let (p, t, l, at_stop) = (
-            periodic.clone(),
-            ticks.clone(),
-            ioloop.clone(),
-            Rc::new(Cell::new(0)),
-        );
-        let at_stop_seen = at_stop.clone();
-        ioloop.call_later(ms(40), move || {
-            p.stop();
-            at_stop.set(t.get());
-            stop_after(&l, ms(40));
-        });
+        let at_stop = stop_periodic_later(&ioloop, &periodic, &ticks, ms(40), ms(40));
         ioloop.start().unwrap();
         assert!(
-            at_stop_seen.get() > 5,
+            at_stop.get() > 5,
             "a restarted periodic callback did not tick"
         );
-        assert_eq!(ticks.get(), at_stop_seen.get(), "ticks after stop()");
+        assert_eq!(ticks.get(), at_stop.get(), "ticks after stop()");
         slot.borrow_mut().take(); // breaks the cycle periodic -> work -> slot
     });
 }
@@ -668,25 +735,14 @@ fn periodic_callback_restarted_from_its_own_work_keeps_one_chain() {
         };
         *slot.borrow_mut() = Some(periodic.clone());
         periodic.start();
-        let (p, t, l, at_stop) = (
-            periodic.clone(),
-            ticks.clone(),
-            ioloop.clone(),
-            Rc::new(Cell::new(0)),
-        );
-        let at_stop_seen = at_stop.clone();
-        ioloop.call_later(ms(55), move || {
-            p.stop();
-            at_stop.set(t.get());
-            stop_after(&l, ms(50));
-        });
+        let at_stop = stop_periodic_later(&ioloop, &periodic, &ticks, ms(55), ms(50));
         ioloop.start().unwrap();
         slot.borrow_mut().take();
-        assert_eq!(ticks.get(), at_stop_seen.get(), "ticks after stop()");
+        assert_eq!(ticks.get(), at_stop.get(), "ticks after stop()");
         assert!(
-            at_stop_seen.get() <= 7,
+            at_stop.get() <= 7,
             "{} ticks in 55 ms of a 10 ms period: two chains",
-            at_stop_seen.get()
+            at_stop.get()
         );
     });
 }
@@ -695,11 +751,8 @@ fn periodic_callback_restarted_from_its_own_work_keeps_one_chain() {
 fn periodic_callback_skips_missed_ticks_instead_of_bunching_them() {
     within(LIMIT, || {
         let ioloop = IOLoop::new().unwrap();
-        let ticks = counter();
-        let t = ticks.clone();
-        let periodic = PeriodicCallback::new(&ioloop, ms(10), move || {
-            bump(&t);
-        });
+        let (ticks, tick) = counting();
+        let periodic = PeriodicCallback::new(&ioloop, ms(10), tick);
         periodic.start();
         let before = Rc::new(Cell::new(0));
         let after = Rc::new(Cell::new(0));
@@ -760,11 +813,8 @@ fn add_timer_runs_the_given_number_of_times_or_until_cancelled() {
         assert!(!slot.borrow().as_ref().unwrap().is_active());
 
         // Cancelled from outside before it ever ran.
-        let never = counter();
-        let c = never.clone();
-        let timer = ioloop.add_timer(ms(5), 0, move || {
-            bump(&c);
-        });
+        let (never, call) = counting();
+        let timer = ioloop.add_timer(ms(5), 0, call);
         timer.cancel();
         assert!(!timer.is_active());
         stop_after(&ioloop, ms(40));
@@ -855,11 +905,8 @@ fn stop_before_start_returns_at_once_and_the_loop_restarts() {
 fn close_removes_handlers_callbacks_and_timeouts() {
     within(LIMIT, || {
         let ctx = zmq::Context::new();
-        let endpoint = common::inproc("ev-close");
-        let pull = Rc::new(ctx.socket(zmq::PULL).unwrap());
-        pull.bind(&endpoint).unwrap();
-        let push = ctx.socket(zmq::PUSH).unwrap();
-        push.connect(&endpoint).unwrap();
+        let (pull, push) = socket_pair(&ctx, "ev-close", zmq::PULL, zmq::PUSH);
+        let pull = Rc::new(pull);
         push.send("ready", 0).unwrap();
         let (_reader, writer) = pipe();
 
@@ -965,11 +1012,8 @@ fn cancelling_a_timeout_that_owns_a_pending_ticket_does_not_panic() {
 fn closing_a_loop_whose_timeout_owns_a_periodic_callback_does_not_panic() {
     within(LIMIT, || {
         let ioloop = IOLoop::new().unwrap();
-        let ticks = counter();
-        let t = ticks.clone();
-        let periodic = PeriodicCallback::new(&ioloop, ms(1), move || {
-            bump(&t);
-        });
+        let (ticks, tick) = counting();
+        let periodic = PeriodicCallback::new(&ioloop, ms(1), tick);
         periodic.start();
         ioloop.call_later(Duration::from_secs(3600), move || periodic.stop());
         ioloop.close();
@@ -987,26 +1031,14 @@ fn closing_a_loop_whose_timeout_owns_a_periodic_callback_does_not_panic() {
 fn context_termination_ends_start_with_ok() {
     within(LIMIT, || {
         let ctx = zmq::Context::new();
-        let pull = ctx.socket(zmq::PULL).unwrap();
-        pull.bind(&common::inproc("ev-eterm-loop")).unwrap();
         let ioloop = IOLoop::new().unwrap();
-        // The handler does not capture the loop: the loop's handlers own the only reference
-        // to the socket, released by close() below.
-        ioloop
-            .add_handler(Rc::new(pull), zmq::POLLIN, |_| {})
-            .unwrap();
-        let (started_tx, started_rx) = mpsc::channel();
-        ioloop.add_callback(move || started_tx.send(()).unwrap());
-        let mut terminator = ctx.clone();
-        // destroy() blocks until every socket is closed: it must run on another thread.
-        let destroyer = thread::spawn(move || {
-            started_rx.recv().unwrap();
-            terminator.destroy()
-        });
+        // The loop's handler holds the only reference to its socket, released by close() below.
+        add_idle_pull_handler(&ctx, &ioloop, "ev-eterm-loop");
+        let destroyed = destroy_once_started(&ioloop, &ctx);
         let outcome = ioloop.start();
         ioloop.close();
         assert_eq!(outcome, Ok(()), "ETERM must end start() with Ok");
-        assert_eq!(destroyer.join().unwrap(), Ok(()));
+        assert_eq!(destroyed.recv().unwrap(), Ok(()));
         assert!(
             logs_here().is_empty(),
             "ETERM was not quiet: {:?}",
@@ -1093,11 +1125,7 @@ fn panicking_handlers_callbacks_and_timeouts_are_logged_and_the_loop_goes_on() {
 
 /// A bound PULL stream and the PUSH socket connected to it (not on the loop).
 fn pull_stream(ctx: &zmq::Context, ioloop: &IOLoop, name: &str) -> (ZmqStream, zmq::Socket) {
-    let endpoint = common::inproc(name);
-    let pull = ctx.socket(zmq::PULL).unwrap();
-    pull.bind(&endpoint).unwrap();
-    let push = ctx.socket(zmq::PUSH).unwrap();
-    push.connect(&endpoint).unwrap();
+    let (pull, push) = socket_pair(ctx, name, zmq::PULL, zmq::PUSH);
     (ZmqStream::new(pull, ioloop).unwrap(), push)
 }
 
@@ -1186,11 +1214,7 @@ fn stop_on_recv_pauses_and_resuming_loses_nothing() {
 fn stream_sends_in_order_and_reports_each_send() {
     within(LIMIT, || {
         let ctx = zmq::Context::new();
-        let endpoint = common::inproc("ev-send");
-        let pull = ctx.socket(zmq::PULL).unwrap();
-        pull.bind(&endpoint).unwrap();
-        let push = ctx.socket(zmq::PUSH).unwrap();
-        push.connect(&endpoint).unwrap();
+        let (pull, push) = socket_pair(&ctx, "ev-send", zmq::PULL, zmq::PUSH);
         let ioloop = IOLoop::new().unwrap();
         let stream = ZmqStream::new(push, &ioloop).unwrap();
 
@@ -1251,22 +1275,15 @@ fn stream_sends_in_order_and_reports_each_send() {
 fn flush_handles_what_is_pending_up_to_the_limit() {
     within(LIMIT, || {
         let ctx = zmq::Context::new();
-        let endpoint = common::inproc("ev-flush");
-        let near = ctx.socket(zmq::DEALER).unwrap();
-        near.bind(&endpoint).unwrap();
-        let far = ctx.socket(zmq::DEALER).unwrap();
-        far.connect(&endpoint).unwrap();
+        let (near, far) = socket_pair(&ctx, "ev-flush", zmq::DEALER, zmq::DEALER);
         for i in 0..5 {
             far.send(format!("in{i}").as_str(), 0).unwrap();
         }
         let ioloop = IOLoop::new().unwrap(); // never started: flush works without it
         let stream = ZmqStream::new(near, &ioloop).unwrap();
-        let received = counter();
+        let (received, receive) = counting();
+        stream.on_recv(move |_| receive());
         let sent = counter();
-        let r = received.clone();
-        stream.on_recv(move |_| {
-            bump(&r);
-        });
         let s = sent.clone();
         stream.on_send(move |_, status| {
             assert!(status.is_ok());
@@ -1310,11 +1327,8 @@ fn close_with_linger_delivers_the_queue_and_runs_the_close_callback_once() {
         let outcomes: Seen<zmq::Result<()>> = seen();
         let o = outcomes.clone();
         stream.on_send(move |_, status| o.borrow_mut().push(*status));
-        let closes = counter();
-        let c = closes.clone();
-        stream.set_close_callback(move || {
-            bump(&c);
-        });
+        let (closes, on_close) = counting();
+        stream.set_close_callback(on_close);
         for i in 0..50 {
             stream.send(format!("{i}"));
         }
@@ -1565,23 +1579,12 @@ fn terminate_under_streams() -> (zmq::Result<()>, Vec<(bool, usize)>) {
     let closes: Vec<_> = streams
         .iter()
         .map(|stream| {
-            let count = counter();
-            let c = count.clone();
-            stream.set_close_callback(move || {
-                bump(&c);
-            });
+            let (count, on_close) = counting();
+            stream.set_close_callback(on_close);
             count
         })
         .collect();
-    let (started_tx, started_rx) = mpsc::channel();
-    ioloop.add_callback(move || started_tx.send(()).unwrap());
-    let mut terminator = ctx.clone();
-    let (destroyed_tx, destroyed_rx) = mpsc::channel();
-    // destroy() blocks until every socket is closed: it runs on another thread.
-    thread::spawn(move || {
-        started_rx.recv().unwrap();
-        let _ = destroyed_tx.send(terminator.destroy());
-    });
+    let destroyed = destroy_once_started(&ioloop, &ctx);
     let outcome = ioloop.start();
     let states = streams
         .iter()
@@ -1591,7 +1594,7 @@ fn terminate_under_streams() -> (zmq::Result<()>, Vec<(bool, usize)>) {
     // Dropping the streams and the loop (no close) must release the sockets.
     drop(streams);
     drop(ioloop);
-    let destroyed = destroyed_rx.recv_timeout(Duration::from_secs(10)).expect(
+    let destroyed = destroyed.recv_timeout(Duration::from_secs(10)).expect(
         "Context::destroy did not finish after the streams and the loop were dropped: \
          something still holds a socket",
     );
@@ -1628,34 +1631,50 @@ fn context_termination_closes_the_streams() {
 // ---------------------------------------------------------------------------------------------
 // Green: the loop inside a may coroutine and inside a hub task
 
+/// A flag that `ioloop` raises in its first iteration.
+fn started_flag(ioloop: &IOLoop) -> Rc<Cell<bool>> {
+    let flag = Rc::new(Cell::new(false));
+    let f = flag.clone();
+    ioloop.add_callback(move || f.set(true));
+    flag
+}
+
+/// Lets the other tasks of this hub run until `flag` is raised. Hub tasks take turns on one
+/// thread: once the [`started_flag`] of a loop run by another task is raised, that task is
+/// parked in the loop's poll whenever this one runs (if the loop has nothing else due).
+fn hub_wait_for(flag: &Cell<bool>) {
+    while !flag.get() {
+        hub::yield_now();
+    }
+}
+
+/// Makes `n` request/reply round trips on `req` with an echo server: each reply must be the
+/// request.
+fn echo_round_trips(req: &zmq::Socket, n: usize) {
+    for i in 0..n {
+        req.send(format!("request {i}").as_str(), 0).unwrap();
+        assert_eq!(req.recv_string(0).unwrap().unwrap(), format!("request {i}"));
+    }
+}
+
 #[test]
 fn green_ioloop_in_a_coroutine_parks_only_that_coroutine() {
     use zmqloop::green::eventloop::{IOLoop, ZmqStream};
     common::run_within(LIMIT, || {
         let ctx = zmq::Context::new();
-        let endpoint = common::inproc("ev-green-may");
-        let rep = ctx.socket(zmq::REP).unwrap();
-        rep.bind(&endpoint).unwrap();
-        let req = ctx.socket(zmq::REQ).unwrap();
-        req.connect(&endpoint).unwrap();
+        let (rep, req) = socket_pair(&ctx, "ev-green-may", zmq::REP, zmq::REQ);
 
         let ioloop = IOLoop::new().unwrap();
         let echo = ZmqStream::new(rep, &ioloop).unwrap();
         echo.on_recv_stream(|stream, frames| stream.send_multipart(frames));
-        let ticks = counter();
-        let t = ticks.clone();
-        let timer = ioloop.add_timer(ms(5), 0, move || {
-            bump(&t);
-        });
+        let (ticks, tick) = counting();
+        let timer = ioloop.add_timer(ms(5), 0, tick);
 
         let ping = common::Ping::start();
         let handle = ioloop.handle();
         // On the same (single) worker: it runs only if the loop parks instead of blocking.
         let client = zmq::spawn(move || {
-            for i in 0..50 {
-                req.send(format!("request {i}").as_str(), 0).unwrap();
-                assert_eq!(req.recv_string(0).unwrap().unwrap(), format!("request {i}"));
-            }
+            echo_round_trips(&req, 50);
             let before = ping.rounds();
             ping.wait_rounds(5); // the worker stays free while the loop waits
             let rounds = ping.rounds() - before;
@@ -1678,14 +1697,10 @@ fn green_ioloop_in_a_hub_task_serves_another_task() {
     use zmqloop::green::eventloop::{IOLoop, ZmqStream};
     on_hub(|| {
         let ctx = zmq::Context::new();
-        let endpoint = common::inproc("ev-green-hub");
-        let rep = ctx.socket(zmq::ROUTER).unwrap();
-        rep.bind(&endpoint).unwrap();
-        let req = ctx.socket(zmq::REQ).unwrap();
-        req.connect(&endpoint).unwrap();
+        let (router, req) = socket_pair(&ctx, "ev-green-hub", zmq::ROUTER, zmq::REQ);
 
         let ioloop = IOLoop::new().unwrap();
-        let echo = ZmqStream::new(rep, &ioloop).unwrap();
+        let echo = ZmqStream::new(router, &ioloop).unwrap();
         let served = counter();
         let s = served.clone();
         echo.on_recv_stream(move |stream, frames| {
@@ -1694,10 +1709,7 @@ fn green_ioloop_in_a_hub_task_serves_another_task() {
         });
         let handle = ioloop.handle();
         let client = hub::spawn(move || {
-            for i in 0..50 {
-                req.send(format!("request {i}").as_str(), 0).unwrap();
-                assert_eq!(req.recv_string(0).unwrap().unwrap(), format!("request {i}"));
-            }
+            echo_round_trips(&req, 50);
             handle.stop();
         });
         ioloop.start().unwrap();
@@ -1716,8 +1728,9 @@ fn green_ioloop_callback_from_another_hub_task_wakes_the_loop() {
         let added_at = Rc::new(Cell::new(None));
         let ran_after = Rc::new(Cell::new(None));
         let (l, added, ran) = (ioloop.clone(), added_at.clone(), ran_after.clone());
+        let started = started_flag(&ioloop);
         let other = hub::spawn(move || {
-            hub::sleep(ms(10)); // the loop is parked by now (no timers, no handlers)
+            hub_wait_for(&started); // the loop is parked now (no timers, no handlers)
             let stopper = l.clone();
             let start = Instant::now();
             added.set(Some(start));
@@ -1750,14 +1763,11 @@ fn green_ioloop_callback_from_another_hub_task_wakes_the_loop() {
 fn green_loop_through_eterm() -> (zmq::Result<()>, zmq::Result<()>) {
     use zmqloop::green::eventloop::IOLoop;
     let mut ctx = zmq::Context::new();
-    let pull = ctx.socket(zmq::PULL).unwrap();
-    pull.bind(&common::inproc("ev-green-eterm")).unwrap();
     let ioloop = IOLoop::new().unwrap();
-    ioloop
-        .add_handler(Rc::new(pull), zmq::POLLIN, |_| {})
-        .unwrap();
+    add_idle_pull_handler(&ctx, &ioloop, "ev-green-eterm");
+    let started = started_flag(&ioloop);
     let destroyer = hub::spawn(move || {
-        hub::sleep(ms(20)); // the loop is parked in its poll by now
+        hub_wait_for(&started); // the loop is parked in its poll now
         ctx.destroy() // parks this task until the loop's socket is closed
     });
     let first = ioloop.start();

@@ -14,9 +14,9 @@
 //!   once on the single worker;
 //! - `device::monitored_queue` tags traffic of both directions with its prefixes.
 //!
-//! Ignored, as a library bug: `DeviceHandle::stop` hangs once the device has taken a message its
-//! out side cannot accept (no peer), because the proxy parks in that send and stops reading its
-//! control socket.
+//! A regression test guards a fixed library bug: `DeviceHandle::stop` hung once the device had
+//! taken a message its out side could not accept (no peer), because the proxy parked in that
+//! send and stopped reading its control socket.
 
 mod common;
 use std::collections::BTreeSet;
@@ -24,8 +24,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::zmq::device::Device;
+use common::zmq::device::{Device, DeviceHandle};
 use common::{inproc, join, run, zmq, Ping};
+use may::coroutine::JoinHandle;
 
 /// A message as its frames.
 fn frames(parts: &[&str]) -> Vec<Vec<u8>> {
@@ -70,9 +71,110 @@ fn expected_statistics(forth: &[Vec<Vec<u8>>], back: &[Vec<Vec<u8>>]) -> [u64; 8
     ]
 }
 
+/// For each `(name, bound, peer)`: a `bound` socket bound to a fresh inproc endpoint named
+/// after `name`, and a `peer` socket connected to it. Returns the bound sockets (for the proxy)
+/// and their peers (for the test), in the order given.
+fn bound_with_peers<const N: usize>(
+    ctx: &zmq::Context,
+    sides: [(&str, zmq::SocketType, zmq::SocketType); N],
+) -> ([zmq::Socket; N], [zmq::Socket; N]) {
+    let endpoints = sides.map(|(name, _, _)| inproc(name));
+    let bound = std::array::from_fn(|i| {
+        let socket = ctx.socket(sides[i].1).unwrap();
+        socket.bind(&endpoints[i]).unwrap();
+        socket
+    });
+    let peers = std::array::from_fn(|i| {
+        let socket = ctx.socket(sides[i].2).unwrap();
+        socket.connect(&endpoints[i]).unwrap();
+        socket
+    });
+    (bound, peers)
+}
+
+/// Runs `zmq::proxy_steerable` in a coroutine on a frontend, a backend and a control socket
+/// bound as `sides` says (see [`bound_with_peers`]); returns its handle and their peers.
+fn spawn_steerable(
+    ctx: &zmq::Context,
+    sides: [(&str, zmq::SocketType, zmq::SocketType); 3],
+) -> (JoinHandle<zmq::Result<()>>, [zmq::Socket; 3]) {
+    let ([mut frontend, mut backend, mut control], peers) = bound_with_peers(ctx, sides);
+    let proxy = zmq::spawn(move || zmq::proxy_steerable(&mut frontend, &mut backend, &mut control));
+    (proxy, peers)
+}
+
+/// Runs `zmq::proxy` between `frontend` and `backend` in a coroutine that closes both sockets
+/// when the proxy ends (the context termination waits for them); the handle joins to the
+/// proxy's outcome.
+fn spawn_proxy(frontend: zmq::Socket, backend: zmq::Socket) -> JoinHandle<zmq::Result<()>> {
+    zmq::spawn(move || {
+        let outcome = zmq::proxy(&frontend, &backend);
+        drop((frontend, backend));
+        outcome
+    })
+}
+
+/// Sends `messages` on `from`, then checks that `to` receives exactly them, in order.
+fn pass_through(from: &zmq::Socket, to: &zmq::Socket, messages: &[Vec<Vec<u8>>]) {
+    for message in messages {
+        from.send_multipart(message.clone(), 0).unwrap();
+    }
+    expect_messages(to, messages);
+}
+
+/// Checks that the next messages on `to` are `messages`, in order.
+fn expect_messages(to: &zmq::Socket, messages: &[Vec<Vec<u8>>]) {
+    for message in messages {
+        assert_eq!(&to.recv_multipart(0).unwrap(), message);
+    }
+}
+
+/// Checks that `collector` holds every frame of `messages`, in order, each with its more flag
+/// (set on all but the last frame of a message), and nothing more.
+fn expect_captured(collector: &zmq::Socket, messages: &[Vec<Vec<u8>>]) {
+    let mut frame = zmq::Message::new();
+    for (n, message) in messages.iter().enumerate() {
+        for (i, part) in message.iter().enumerate() {
+            collector.recv(&mut frame, 0).unwrap();
+            assert_eq!(&frame[..], &part[..], "captured frame {i} of message {n}");
+            assert_eq!(
+                frame.get_more(),
+                i + 1 < message.len(),
+                "more flag of frame {i} of message {n}: {message:?}"
+            );
+        }
+    }
+    assert_eq!(
+        collector.recv(&mut frame, zmq::DONTWAIT),
+        Err(zmq::Error::EAGAIN),
+        "extra captured frames"
+    );
+}
+
+/// Sends TERMINATE over `steer` and checks that the steerable proxy ends with `Ok`.
+fn terminate(steer: &zmq::Socket, proxy: JoinHandle<zmq::Result<()>>) {
+    steer.send("TERMINATE", 0).unwrap();
+    assert_eq!(join(proxy), Ok(()), "TERMINATE must end the proxy with Ok");
+}
+
+/// Starts `device` in `ctx`, bound on its in and out sides to fresh inproc endpoints named
+/// `{name}-in` and `{name}-out`; returns its handle and those two endpoints.
+fn start_bound(device: Device, ctx: &zmq::Context, name: &str) -> (DeviceHandle, String, String) {
+    let (in_endpoint, out_endpoint) = (
+        inproc(&format!("{name}-in")),
+        inproc(&format!("{name}-out")),
+    );
+    let handle = device
+        .bind_in(&in_endpoint)
+        .bind_out(&out_endpoint)
+        .start(ctx)
+        .unwrap();
+    (handle, in_endpoint, out_endpoint)
+}
+
 /// A REP worker that answers every request `body` with `reply:body` until the context is
 /// terminated, then closes its socket and returns how many requests it served.
-fn echo_worker(rep: zmq::Socket) -> may::coroutine::JoinHandle<usize> {
+fn echo_worker(rep: zmq::Socket) -> JoinHandle<usize> {
     zmq::spawn(move || {
         let mut served = 0;
         loop {
@@ -121,29 +223,76 @@ fn next_tagged(monitor: &zmq::Socket) -> Vec<Vec<u8>> {
     }
 }
 
+/// A monitor copy as the queue publishes it: `prefix`, then the REQ envelope of `client_id`
+/// (identity, empty delimiter), then `body`.
+fn tagged(prefix: &[u8], client_id: &[u8], body: &[u8]) -> Vec<Vec<u8>> {
+    vec![
+        prefix.to_vec(),
+        client_id.to_vec(),
+        Vec::new(),
+        body.to_vec(),
+    ]
+}
+
 /// Checks the monitor copies of one request/reply round trip of `client_id` through a queue
 /// whose monitor prefixes are `in`/`out`.
 fn expect_tagged_round_trip(monitor: &zmq::Socket, client_id: &[u8], request: &str) {
     let reply = format!("reply:{request}");
     assert_eq!(
         next_tagged(monitor),
-        vec![
-            b"in".to_vec(),
-            client_id.to_vec(),
-            Vec::new(),
-            request.as_bytes().to_vec()
-        ],
+        tagged(b"in", client_id, request.as_bytes()),
         "monitor copy of the request"
     );
     assert_eq!(
         next_tagged(monitor),
-        vec![
-            b"out".to_vec(),
-            client_id.to_vec(),
-            Vec::new(),
-            reply.into_bytes()
-        ],
+        tagged(b"out", client_id, reply.as_bytes()),
         "monitor copy of the reply"
+    );
+}
+
+/// Connects what the tests of a monitored queue need to its `[in, out, monitor]` endpoints:
+/// a REQ client with identity `client_id` on the in side, a SUB to everything the monitor
+/// publishes, and an [`echo_worker`] on the out side. Returns `(client, monitor, worker)`.
+fn monitored_queue_peers(
+    ctx: &zmq::Context,
+    [in_endpoint, out_endpoint, monitor_endpoint]: [&str; 3],
+    client_id: &[u8],
+) -> (zmq::Socket, zmq::Socket, JoinHandle<usize>) {
+    let monitor = ctx.socket(zmq::SUB).unwrap();
+    monitor.set_subscribe(b"").unwrap();
+    monitor.connect(monitor_endpoint).unwrap();
+    let rep = ctx.socket(zmq::REP).unwrap();
+    rep.connect(out_endpoint).unwrap();
+    let worker = echo_worker(rep);
+    let client = ctx.socket(zmq::REQ).unwrap();
+    client.set_identity(client_id).unwrap();
+    client.connect(in_endpoint).unwrap();
+    (client, monitor, worker)
+}
+
+/// Makes `n` round trips `{prefix}-{i}` from `client` (identity `client_id`) through a queue
+/// with echo workers and `in`/`out` monitor prefixes: checks each reply and both of its
+/// monitor copies, then that the monitor has nothing more.
+fn tagged_round_trips(
+    client: &zmq::Socket,
+    monitor: &zmq::Socket,
+    client_id: &[u8],
+    prefix: &str,
+    n: usize,
+) {
+    for i in 0..n {
+        let request = format!("{prefix}-{i}");
+        client.send(request.as_str(), 0).unwrap();
+        assert_eq!(
+            client.recv_string(0).unwrap().unwrap(),
+            format!("reply:{request}")
+        );
+        expect_tagged_round_trip(monitor, client_id, &request);
+    }
+    assert_eq!(
+        monitor.recv_bytes(zmq::DONTWAIT),
+        Err(zmq::Error::EAGAIN),
+        "extra monitor messages"
     );
 }
 
@@ -162,11 +311,7 @@ fn proxy_routes_req_and_dealer_clients_to_rep_workers_and_ends_with_eterm() {
         frontend.bind(&front_endpoint).unwrap();
         let backend = ctx.socket(zmq::DEALER).unwrap();
         backend.bind(&back_endpoint).unwrap();
-        let proxy = zmq::spawn(move || {
-            let outcome = zmq::proxy(&frontend, &backend);
-            drop((frontend, backend)); // the context termination waits for them
-            outcome
-        });
+        let proxy = spawn_proxy(frontend, backend);
 
         // Workers echo what they saw, after their name, and report it on `seen`.
         let (seen_tx, seen_rx) = may::sync::mpsc::channel::<Vec<Vec<u8>>>();
@@ -279,51 +424,27 @@ fn proxy_with_capture_copies_every_frame_with_its_more_flag() {
     const N: usize = 200;
     run(|| {
         let mut ctx = zmq::Context::new();
-        let (front_endpoint, back_endpoint, capture_endpoint) = (
-            inproc("capture-front"),
-            inproc("capture-back"),
-            inproc("capture"),
-        );
-        let mut frontend = ctx.socket(zmq::PULL).unwrap();
-        frontend.bind(&front_endpoint).unwrap();
-        let mut backend = ctx.socket(zmq::PUSH).unwrap();
-        backend.bind(&back_endpoint).unwrap();
-        let mut capture = ctx.socket(zmq::PUSH).unwrap();
-        capture.bind(&capture_endpoint).unwrap();
+        let ([mut frontend, mut backend, mut capture], [producer, consumer, collector]) =
+            bound_with_peers(
+                &ctx,
+                [
+                    ("capture-front", zmq::PULL, zmq::PUSH),
+                    ("capture-back", zmq::PUSH, zmq::PULL),
+                    ("capture", zmq::PUSH, zmq::PULL),
+                ],
+            );
         let proxy = zmq::spawn(move || {
             let outcome = zmq::proxy_with_capture(&mut frontend, &mut backend, &mut capture);
             drop((frontend, backend, capture));
             outcome
         });
-        let producer = ctx.socket(zmq::PUSH).unwrap();
-        producer.connect(&front_endpoint).unwrap();
-        let consumer = ctx.socket(zmq::PULL).unwrap();
-        consumer.connect(&back_endpoint).unwrap();
-        let collector = ctx.socket(zmq::PULL).unwrap();
-        collector.connect(&capture_endpoint).unwrap();
 
-        let message =
-            |n: usize| frames(&[format!("head-{n}").as_str(), format!("body-{n}").as_str()]);
-        for n in 0..N {
-            producer.send_multipart(message(n), 0).unwrap();
-        }
-        for n in 0..N {
-            assert_eq!(consumer.recv_multipart(0).unwrap(), message(n));
-        }
+        let messages: Vec<_> = (0..N)
+            .map(|n| frames(&[format!("head-{n}").as_str(), format!("body-{n}").as_str()]))
+            .collect();
+        pass_through(&producer, &consumer, &messages);
         // The copies went out before the messages themselves: all are queued by now.
-        let mut frame = zmq::Message::new();
-        for n in 0..N {
-            for (i, part) in message(n).iter().enumerate() {
-                collector.recv(&mut frame, 0).unwrap();
-                assert_eq!(&frame[..], &part[..], "captured frame {i} of message {n}");
-                assert_eq!(frame.get_more(), i == 0, "more flag of frame {i} of {n}");
-            }
-        }
-        assert_eq!(
-            collector.recv(&mut frame, zmq::DONTWAIT),
-            Err(zmq::Error::EAGAIN),
-            "more than 2N frames captured"
-        );
+        expect_captured(&collector, &messages);
         assert_eq!(consumer.recv_bytes(zmq::DONTWAIT), Err(zmq::Error::EAGAIN));
 
         drop((producer, consumer, collector));
@@ -337,42 +458,21 @@ fn proxy_steerable_pauses_resumes_reports_exact_statistics_and_terminates() {
     const HELD: usize = 10;
     run(|| {
         let ctx = zmq::Context::new();
-        let (front_endpoint, back_endpoint, control_endpoint) = (
-            inproc("steer-front"),
-            inproc("steer-back"),
-            inproc("steer-control"),
+        let (proxy, [client, server, steer]) = spawn_steerable(
+            &ctx,
+            [
+                ("steer-front", zmq::PAIR, zmq::PAIR),
+                ("steer-back", zmq::PAIR, zmq::PAIR),
+                ("steer-control", zmq::PAIR, zmq::PAIR),
+            ],
         );
-        let mut frontend = ctx.socket(zmq::PAIR).unwrap();
-        frontend.bind(&front_endpoint).unwrap();
-        let mut backend = ctx.socket(zmq::PAIR).unwrap();
-        backend.bind(&back_endpoint).unwrap();
-        let mut control = ctx.socket(zmq::PAIR).unwrap();
-        control.bind(&control_endpoint).unwrap();
-        let proxy =
-            zmq::spawn(move || zmq::proxy_steerable(&mut frontend, &mut backend, &mut control));
-        let client = ctx.socket(zmq::PAIR).unwrap();
-        client.connect(&front_endpoint).unwrap();
-        let server = ctx.socket(zmq::PAIR).unwrap();
-        server.connect(&back_endpoint).unwrap();
-        let steer = ctx.socket(zmq::PAIR).unwrap();
-        steer.connect(&control_endpoint).unwrap();
 
         // Known traffic both ways: a multipart message counts once, with all its bytes, and an
         // empty message counts with 0 bytes.
         let mut forth = vec![frames(&["one"]), frames(&["two-a", "two-b"]), frames(&[""])];
         let mut back = vec![frames(&["back"]), frames(&["x", "yz"])];
-        for message in &forth {
-            client.send_multipart(message.clone(), 0).unwrap();
-        }
-        for message in &forth {
-            assert_eq!(&server.recv_multipart(0).unwrap(), message);
-        }
-        for message in &back {
-            server.send_multipart(message.clone(), 0).unwrap();
-        }
-        for message in &back {
-            assert_eq!(&client.recv_multipart(0).unwrap(), message);
-        }
+        pass_through(&client, &server, &forth);
+        pass_through(&server, &client, &back);
         let before_pause = expected_statistics(&forth, &back);
         assert_eq!(before_pause, [3, 13, 2, 7, 2, 7, 3, 13]);
         assert_eq!(statistics(&steer), before_pause);
@@ -408,18 +508,13 @@ fn proxy_steerable_pauses_resumes_reports_exact_statistics_and_terminates() {
 
         // RESUME: everything held back arrives, in order.
         steer.send("RESUME", 0).unwrap();
-        for message in &held_forth {
-            assert_eq!(&server.recv_multipart(0).unwrap(), message);
-        }
-        for message in &held_back {
-            assert_eq!(&client.recv_multipart(0).unwrap(), message);
-        }
+        expect_messages(&server, &held_forth);
+        expect_messages(&client, &held_back);
         forth.extend(held_forth);
         back.extend(held_back);
         assert_eq!(statistics(&steer), expected_statistics(&forth, &back));
 
-        steer.send("TERMINATE", 0).unwrap();
-        assert_eq!(join(proxy), Ok(()));
+        terminate(&steer, proxy);
     });
 }
 
@@ -427,41 +522,24 @@ fn proxy_steerable_pauses_resumes_reports_exact_statistics_and_terminates() {
 fn proxy_steerable_answers_statistics_over_a_rep_control_socket() {
     run(|| {
         let ctx = zmq::Context::new();
-        let (front_endpoint, back_endpoint, control_endpoint) = (
-            inproc("rep-control-front"),
-            inproc("rep-control-back"),
-            inproc("rep-control"),
+        let (proxy, [producer, consumer, steer]) = spawn_steerable(
+            &ctx,
+            [
+                ("rep-control-front", zmq::PULL, zmq::PUSH),
+                ("rep-control-back", zmq::PUSH, zmq::PULL),
+                ("rep-control", zmq::REP, zmq::REQ),
+            ],
         );
-        let mut frontend = ctx.socket(zmq::PULL).unwrap();
-        frontend.bind(&front_endpoint).unwrap();
-        let mut backend = ctx.socket(zmq::PUSH).unwrap();
-        backend.bind(&back_endpoint).unwrap();
-        let mut control = ctx.socket(zmq::REP).unwrap();
-        control.bind(&control_endpoint).unwrap();
-        let proxy =
-            zmq::spawn(move || zmq::proxy_steerable(&mut frontend, &mut backend, &mut control));
-        let producer = ctx.socket(zmq::PUSH).unwrap();
-        producer.connect(&front_endpoint).unwrap();
-        let consumer = ctx.socket(zmq::PULL).unwrap();
-        consumer.connect(&back_endpoint).unwrap();
-        let steer = ctx.socket(zmq::REQ).unwrap();
-        steer.connect(&control_endpoint).unwrap();
 
         assert_eq!(statistics(&steer), [0; 8]);
         let forth: Vec<_> = (0..4)
             .map(|n| frames(&["pipeline", &"x".repeat(n)]))
             .collect();
-        for message in &forth {
-            producer.send_multipart(message.clone(), 0).unwrap();
-        }
-        for message in &forth {
-            assert_eq!(&consumer.recv_multipart(0).unwrap(), message);
-        }
+        pass_through(&producer, &consumer, &forth);
         // A second request on the REQ socket works only if the proxy replied to the first.
         assert_eq!(statistics(&steer), expected_statistics(&forth, &[]));
         assert_eq!(statistics(&steer), [4, 38, 0, 0, 0, 0, 4, 38]);
-        steer.send("TERMINATE", 0).unwrap();
-        assert_eq!(join(proxy), Ok(()));
+        terminate(&steer, proxy);
     });
 }
 
@@ -469,18 +547,18 @@ fn proxy_steerable_answers_statistics_over_a_rep_control_socket() {
 fn proxy_steerable_with_capture_copies_both_directions_and_terminates() {
     run(|| {
         let ctx = zmq::Context::new();
-        let endpoints: Vec<String> = ["sc-front", "sc-back", "sc-capture", "sc-control"]
-            .iter()
-            .map(|name| inproc(name))
-            .collect();
-        let mut frontend = ctx.socket(zmq::PAIR).unwrap();
-        frontend.bind(&endpoints[0]).unwrap();
-        let mut backend = ctx.socket(zmq::PAIR).unwrap();
-        backend.bind(&endpoints[1]).unwrap();
-        let mut capture = ctx.socket(zmq::PUSH).unwrap();
-        capture.bind(&endpoints[2]).unwrap();
-        let mut control = ctx.socket(zmq::PAIR).unwrap();
-        control.bind(&endpoints[3]).unwrap();
+        let (
+            [mut frontend, mut backend, mut capture, mut control],
+            [client, server, collector, steer],
+        ) = bound_with_peers(
+            &ctx,
+            [
+                ("sc-front", zmq::PAIR, zmq::PAIR),
+                ("sc-back", zmq::PAIR, zmq::PAIR),
+                ("sc-capture", zmq::PUSH, zmq::PULL),
+                ("sc-control", zmq::PAIR, zmq::PAIR),
+            ],
+        );
         let proxy = zmq::spawn(move || {
             zmq::proxy_steerable_with_capture(
                 &mut frontend,
@@ -489,14 +567,6 @@ fn proxy_steerable_with_capture_copies_both_directions_and_terminates() {
                 &mut control,
             )
         });
-        let client = ctx.socket(zmq::PAIR).unwrap();
-        client.connect(&endpoints[0]).unwrap();
-        let server = ctx.socket(zmq::PAIR).unwrap();
-        server.connect(&endpoints[1]).unwrap();
-        let collector = ctx.socket(zmq::PULL).unwrap();
-        collector.connect(&endpoints[2]).unwrap();
-        let steer = ctx.socket(zmq::PAIR).unwrap();
-        steer.connect(&endpoints[3]).unwrap();
 
         let forth = [frames(&["request", "with", "three"]), frames(&["single"])];
         let back = [frames(&["reply", ""]), frames(&["last"])];
@@ -509,22 +579,9 @@ fn proxy_steerable_with_capture_copies_both_directions_and_terminates() {
             assert_eq!(&client.recv_multipart(0).unwrap(), message);
         }
         // The capture got every frame of both directions, in forwarding order, with its flag.
-        let mut frame = zmq::Message::new();
-        for message in forth.iter().chain(&back) {
-            for (i, part) in message.iter().enumerate() {
-                collector.recv(&mut frame, 0).unwrap();
-                assert_eq!(&frame[..], &part[..]);
-                assert_eq!(frame.get_more(), i + 1 < message.len(), "{message:?}");
-            }
-        }
-        assert_eq!(
-            collector.recv(&mut frame, zmq::DONTWAIT),
-            Err(zmq::Error::EAGAIN),
-            "extra captured frames"
-        );
+        expect_captured(&collector, &[forth, back].concat());
 
-        steer.send("TERMINATE", 0).unwrap();
-        assert_eq!(join(proxy), Ok(()));
+        terminate(&steer, proxy);
     });
 }
 
@@ -552,11 +609,7 @@ fn hwm_back_pressure_through_a_proxy_to_a_slow_consumer_loses_nothing() {
         producer.connect(&front_endpoint).unwrap();
         let consumer = small(zmq::PULL);
         consumer.connect(&back_endpoint).unwrap();
-        let proxy = zmq::spawn(move || {
-            let outcome = zmq::proxy(&frontend, &backend);
-            drop((frontend, backend));
-            outcome
-        });
+        let proxy = spawn_proxy(frontend, backend);
 
         let sent = Arc::new(AtomicUsize::new(0));
         let producer = {
@@ -600,12 +653,7 @@ fn queue_device_serves_req_clients_with_exact_statistics_and_stops() {
     const REQUESTS: usize = 20;
     run(|| {
         let mut ctx = zmq::Context::new();
-        let (in_endpoint, out_endpoint) = (inproc("queue-in"), inproc("queue-out"));
-        let device = Device::queue()
-            .bind_in(&in_endpoint)
-            .bind_out(&out_endpoint)
-            .start(&ctx)
-            .unwrap();
+        let (device, in_endpoint, out_endpoint) = start_bound(Device::queue(), &ctx, "queue");
         let workers: Vec<_> = (0..2)
             .map(|_| {
                 let rep = ctx.socket(zmq::REP).unwrap();
@@ -668,12 +716,8 @@ fn forwarder_device_propagates_subscriptions_and_filters_by_topic() {
     const N: usize = 10;
     run(|| {
         let ctx = zmq::Context::new();
-        let (in_endpoint, out_endpoint) = (inproc("forwarder-in"), inproc("forwarder-out"));
-        let device = Device::forwarder()
-            .bind_in(&in_endpoint)
-            .bind_out(&out_endpoint)
-            .start(&ctx)
-            .unwrap();
+        let (device, in_endpoint, out_endpoint) =
+            start_bound(Device::forwarder(), &ctx, "forwarder");
         let publisher = ctx.socket(zmq::PUB).unwrap();
         publisher.connect(&in_endpoint).unwrap();
 
@@ -819,14 +863,12 @@ fn device_set_in_applies_socket_options_to_the_in_side() {
     const N: usize = 10;
     run(|| {
         let ctx = zmq::Context::new();
-        let (in_endpoint, out_endpoint) = (inproc("filter-in"), inproc("filter-out"));
         // SUB in, PUB out: the device forwards only what its in side subscribed to.
-        let device = zmq::device::Device::new(zmq::SUB, zmq::PUB)
-            .bind_in(&in_endpoint)
-            .bind_out(&out_endpoint)
-            .set_in(|s| s.set_subscribe(b"keep"))
-            .start(&ctx)
-            .unwrap();
+        let (device, in_endpoint, out_endpoint) = start_bound(
+            Device::new(zmq::SUB, zmq::PUB).set_in(|s| s.set_subscribe(b"keep")),
+            &ctx,
+            "filter",
+        );
         let publisher = ctx.socket(zmq::PUB).unwrap();
         publisher.connect(&in_endpoint).unwrap();
         let subscriber = ctx.socket(zmq::SUB).unwrap();
@@ -878,42 +920,20 @@ fn queue_device_monitor_tags_both_directions() {
     const N: usize = 5;
     run(|| {
         let mut ctx = zmq::Context::new();
-        let (in_endpoint, out_endpoint, monitor_endpoint) = (
-            inproc("monitored-in"),
-            inproc("monitored-out"),
-            inproc("monitored-pub"),
+        let monitor_endpoint = inproc("monitored-pub");
+        let (device, in_endpoint, out_endpoint) = start_bound(
+            Device::queue().monitor(&monitor_endpoint, b"in", b"out"),
+            &ctx,
+            "monitored",
         );
-        let device = Device::queue()
-            .bind_in(&in_endpoint)
-            .bind_out(&out_endpoint)
-            .monitor(&monitor_endpoint, b"in", b"out")
-            .start(&ctx)
-            .unwrap();
-        let monitor = ctx.socket(zmq::SUB).unwrap();
-        monitor.set_subscribe(b"").unwrap();
-        monitor.connect(&monitor_endpoint).unwrap();
-        let rep = ctx.socket(zmq::REP).unwrap();
-        rep.connect(&out_endpoint).unwrap();
-        let worker = echo_worker(rep);
-        let client = ctx.socket(zmq::REQ).unwrap();
-        client.set_identity(b"client-1").unwrap();
-        client.connect(&in_endpoint).unwrap();
+        let (client, monitor, worker) = monitored_queue_peers(
+            &ctx,
+            [&in_endpoint, &out_endpoint, &monitor_endpoint],
+            b"client-1",
+        );
 
         let warm_ups = warm_up_monitor(&client, &monitor) as u64;
-        for n in 0..N {
-            let request = format!("request-{n}");
-            client.send(request.as_str(), 0).unwrap();
-            assert_eq!(
-                client.recv_string(0).unwrap().unwrap(),
-                format!("reply:{request}")
-            );
-            expect_tagged_round_trip(&monitor, b"client-1", &request);
-        }
-        assert_eq!(
-            monitor.recv_bytes(zmq::DONTWAIT),
-            Err(zmq::Error::EAGAIN),
-            "extra monitor messages"
-        );
+        tagged_round_trips(&client, &monitor, b"client-1", "request", N);
 
         // Requests: identity (8) + delimiter + body; warm-ups are 7 bytes, requests 9.
         let messages = warm_ups + N as u64;
@@ -971,11 +991,7 @@ fn device_start_fails_on_bad_endpoints_and_options_without_leaking_sockets() {
 fn device_stop_after_context_termination_reports_eterm() {
     run(|| {
         let ctx = zmq::Context::new();
-        let device = Device::streamer()
-            .bind_in(&inproc("eterm-in"))
-            .bind_out(&inproc("eterm-out"))
-            .start(&ctx)
-            .unwrap();
+        let (device, _, _) = start_bound(Device::streamer(), &ctx, "eterm");
         assert!(device.is_running());
         // Created after the device's sockets, so libzmq tells it about the termination after
         // them: once it has seen ETERM, so would the device's control socket.
@@ -1000,12 +1016,8 @@ fn device_stop_after_context_termination_reports_eterm() {
 fn device_stop_returns_while_the_out_side_has_no_peer() {
     run(|| {
         let ctx = zmq::Context::new();
-        let in_endpoint = inproc("stuck-in");
-        let device = Device::streamer()
-            .bind_in(&in_endpoint)
-            .bind_out(&inproc("stuck-out")) // nobody connects here
-            .start(&ctx)
-            .unwrap();
+        // Nobody connects to the out side.
+        let (device, in_endpoint, _) = start_bound(Device::streamer(), &ctx, "stuck");
         let producer = ctx.socket(zmq::PUSH).unwrap();
         producer.connect(&in_endpoint).unwrap();
         producer.send("nobody can take this", 0).unwrap();
@@ -1028,14 +1040,8 @@ fn hundred_streamer_devices_run_at_once_on_one_worker() {
         let mut producers = Vec::new();
         let mut consumers = Vec::new();
         for d in 0..DEVICES {
-            let (in_endpoint, out_endpoint) = (inproc("many-in"), inproc("many-out"));
-            devices.push(
-                Device::streamer()
-                    .bind_in(&in_endpoint)
-                    .bind_out(&out_endpoint)
-                    .start(&ctx)
-                    .unwrap(),
-            );
+            let (device, in_endpoint, out_endpoint) = start_bound(Device::streamer(), &ctx, "many");
+            devices.push(device);
             let push = ctx.socket(zmq::PUSH).unwrap();
             push.connect(&in_endpoint).unwrap();
             let pull = ctx.socket(zmq::PULL).unwrap();
@@ -1116,31 +1122,14 @@ fn monitored_queue_tags_requests_and_replies() {
             drop((in_socket, out_socket, monitor_socket));
             outcome
         });
-        let monitor = ctx.socket(zmq::SUB).unwrap();
-        monitor.set_subscribe(b"").unwrap();
-        monitor.connect(&monitor_endpoint).unwrap();
-        let rep = ctx.socket(zmq::REP).unwrap();
-        rep.connect(&out_endpoint).unwrap();
-        let worker = echo_worker(rep);
-        let client = ctx.socket(zmq::REQ).unwrap();
-        client.set_identity(b"client-8").unwrap();
-        client.connect(&in_endpoint).unwrap();
+        let (client, monitor, worker) = monitored_queue_peers(
+            &ctx,
+            [&in_endpoint, &out_endpoint, &monitor_endpoint],
+            b"client-8",
+        );
 
         let warm_ups = warm_up_monitor(&client, &monitor);
-        for n in 0..N {
-            let request = format!("question-{n}");
-            client.send(request.as_str(), 0).unwrap();
-            assert_eq!(
-                client.recv_string(0).unwrap().unwrap(),
-                format!("reply:{request}")
-            );
-            expect_tagged_round_trip(&monitor, b"client-8", &request);
-        }
-        assert_eq!(
-            monitor.recv_bytes(zmq::DONTWAIT),
-            Err(zmq::Error::EAGAIN),
-            "extra monitor messages"
-        );
+        tagged_round_trips(&client, &monitor, b"client-8", "question", N);
 
         drop((client, monitor));
         ctx.destroy().unwrap();
