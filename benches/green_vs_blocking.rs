@@ -29,7 +29,6 @@
 //! machines.
 
 use criterion::{criterion_group, Criterion, SamplingMode, Throughput};
-use std::time::Duration;
 
 #[path = "shared/fixtures.rs"]
 mod fixtures;
@@ -116,19 +115,11 @@ fn dealer_router(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3));
+    config = fixtures::short_criterion();
     targets = push_pull_16b, push_pull_1kib, req_rep, dealer_router
 }
 
 fn main() {
-    // Before any coroutine exists: one may worker per core of the 2-core reference machine, left
-    // unpinned (see "Configuring may" in `zmqloop::green::spawn`).
-    zmqloop::green::may::config()
-        .set_workers(2)
-        .set_worker_pin(false);
-    benches();
-    Criterion::default().configure_from_args().final_summary();
+    // One may worker per core of the 2-core reference machine.
+    fixtures::bench_main(2, benches);
 }

@@ -304,19 +304,11 @@ fn spawn_join(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3));
+    config = fixtures::short_criterion();
     targets = req_rep, dealer_router, spawn_join
 }
 
 fn main() {
-    // Before anything else, and before the first coroutine exists: one may worker, so that may
-    // and the hub each schedule their tasks on one thread.
-    zmqloop::green::may::config()
-        .set_workers(1)
-        .set_worker_pin(false);
-    benches();
-    Criterion::default().configure_from_args().final_summary();
+    // One may worker, so that may and the hub each schedule their tasks on one thread.
+    fixtures::bench_main(1, benches);
 }

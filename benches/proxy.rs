@@ -28,7 +28,6 @@
 //! functions of a group, not runs across machines.
 
 use criterion::{criterion_group, Criterion, SamplingMode, Throughput};
-use std::time::Duration;
 
 #[path = "shared/fixtures.rs"]
 mod fixtures;
@@ -79,19 +78,11 @@ fn proxy_tcp(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3));
+    config = fixtures::short_criterion();
     targets = proxy_inproc, proxy_tcp
 }
 
 fn main() {
-    // Before any coroutine exists: one may worker per core of the 2-core reference machine, left
-    // unpinned (see "Configuring may" in `zmqloop::green::spawn`).
-    zmqloop::green::may::config()
-        .set_workers(2)
-        .set_worker_pin(false);
-    benches();
-    Criterion::default().configure_from_args().final_summary();
+    // One may worker per core of the 2-core reference machine.
+    fixtures::bench_main(2, benches);
 }

@@ -50,6 +50,29 @@ pub const WARM_UP: u64 = 1000;
 /// ROUTER never drops a reply).
 pub const WINDOW: u64 = 50;
 
+/// The criterion settings of the side-by-side benches: few and short samples (10 samples, 1 s
+/// warm-up, 3 s measurement) to keep each run within minutes. Compare the functions of one
+/// group, not runs across machines.
+pub fn short_criterion() -> criterion::Criterion {
+    criterion::Criterion::default()
+        .sample_size(10)
+        .warm_up_time(std::time::Duration::from_secs(1))
+        .measurement_time(std::time::Duration::from_secs(3))
+}
+
+/// A bench binary's `main`: configures may with `workers` unpinned workers (before any
+/// coroutine exists; see "Configuring may" in `zmqloop::green::spawn`), runs the criterion
+/// group `benches`, then prints criterion's summary.
+pub fn bench_main(workers: usize, benches: fn()) {
+    zmqloop::green::may::config()
+        .set_workers(workers)
+        .set_worker_pin(false);
+    benches();
+    criterion::Criterion::default()
+        .configure_from_args()
+        .final_summary();
+}
+
 /// Where a fixture's sockets meet.
 #[derive(Clone, Copy, Debug)]
 pub enum Transport {
