@@ -287,3 +287,30 @@ fn poller_reports_exactly_the_items_that_became_ready_on_each_wake() {
         join(driver);
     });
 }
+
+#[test]
+fn poll_accepts_the_same_socket_twice() {
+    run(|| {
+        let ctx = zmq::Context::new();
+        let (pull, push) = {
+            let pull = ctx.socket(zmq::PULL).unwrap();
+            pull.bind(&inproc("poll-twice")).unwrap();
+            let push = ctx.socket(zmq::PUSH).unwrap();
+            push.connect(&inproc_last(&pull)).unwrap();
+            (pull, push)
+        };
+        // Nothing ready: the wait must put the one fd in its epoll set once (epoll refuses a
+        // second ADD with EEXIST) and still report both items.
+        let sender = zmq::spawn(move || {
+            push.send("x", 0).unwrap();
+            push
+        });
+        let mut items = [
+            pull.as_poll_item(zmq::POLLIN),
+            pull.as_poll_item(zmq::POLLIN),
+        ];
+        assert_eq!(zmq::poll(&mut items, 10_000).unwrap(), 2);
+        assert!(items.iter().all(|item| item.is_readable()));
+        drop(join(sender));
+    });
+}

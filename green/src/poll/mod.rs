@@ -43,11 +43,17 @@ pub fn poll(items: &mut [PollItem], timeout_ms: i64) -> Result<i32> {
         return Ok(ready);
     }
     let mut waiter = Waiter::new()?;
-    let mut members = Vec::with_capacity(items.len());
-    for item in items.iter() {
-        let member = member_fd(item)?;
-        waiter.add_member(member, item.get_events())?;
-        members.push(member);
+    let members = items.iter().map(member_fd).collect::<Result<Vec<_>>>()?;
+    // An fd may be listed twice (zmq_poll allows it); epoll holds it once, for all its events.
+    let mut interests: Vec<(Member, zmq::PollEvents)> = Vec::with_capacity(items.len());
+    for (item, &member) in items.iter().zip(&members) {
+        match interests.iter_mut().find(|(known, _)| known.0 == member.0) {
+            Some((_, events)) => *events |= item.get_events(),
+            None => interests.push((member, item.get_events())),
+        }
+    }
+    for (member, events) in interests {
+        waiter.add_member(member, events)?;
     }
     waiter.wait(scheduler, items, &members, deadline_after(timeout_ms))
 }
@@ -160,11 +166,11 @@ impl Waiter {
     }
 
     /// Removes a member. A socket whose context was terminated may have closed its fd already
-    /// (epoll then dropped it by itself), hence the tolerance for EBADF/ENOENT.
+    /// (epoll then dropped it by itself), hence the tolerance for EBADF (as ENOTSOCK) and ENOENT.
     pub(crate) fn remove_member(&self, (fd, _): Member) -> Result<()> {
         match self.set.remove(fd) {
             Err(zmq::Error::ENOENT) => Ok(()),
-            Err(err) if err.to_raw() == libc::EBADF => Ok(()),
+            Err(zmq::Error::ENOTSOCK) => Ok(()),
             other => other,
         }
     }
