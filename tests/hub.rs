@@ -27,14 +27,19 @@ fn inproc(name: &str) -> String {
     common::inproc(&format!("hub-{name}"))
 }
 
+/// The result of a finished task, its panic (a failed assertion inside it) raised again here.
+fn finished<T>(task: hub::JoinHandle<T>) -> T {
+    task.join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
 #[test]
 fn req_rep_over_tcp_between_hub_tasks() {
     on_hub(|hub| {
         let ctx = zmq::Context::new();
         let rep = ctx.socket(zmq::REP).unwrap();
-        rep.bind("tcp://127.0.0.1:*").unwrap();
-        let endpoint = rep.get_last_endpoint().unwrap().unwrap();
-        hub.spawn(move || {
+        let endpoint = common::bind_tcp(&rep);
+        let server = hub.spawn(move || {
             for _ in 0..200 {
                 let msg = rep.recv_msg(0).unwrap();
                 rep.send(msg, 0).unwrap();
@@ -48,6 +53,8 @@ fn req_rep_over_tcp_between_hub_tasks() {
                 assert_eq!(req.recv_string(0).unwrap().unwrap(), format!("{i}"));
             }
         });
+        hub.run();
+        finished(server);
     });
 }
 
@@ -66,30 +73,32 @@ fn pub_sub_and_router_dealer_on_the_hub() {
                 .map(|_| subscriber.recv_multipart(0).unwrap()[1].clone())
                 .collect::<Vec<_>>()
         });
-        hub.spawn(move || {
+        let writer = hub.spawn(move || {
             for i in 0..5u8 {
                 publisher.send_multipart([&b"b."[..], &[i][..]], 0).unwrap();
                 publisher.send_multipart([&b"a."[..], &[i][..]], 0).unwrap();
             }
         });
         hub.run();
-        let got = reader.try_join().unwrap().unwrap();
+        finished(writer);
+        let got = finished(reader);
         assert_eq!(got, (0..5u8).map(|i| vec![i]).collect::<Vec<_>>());
 
         let router = ctx.socket(zmq::ROUTER).unwrap();
         let endpoint = inproc("router");
         router.bind(&endpoint).unwrap();
+        let mut dealers = Vec::new();
         for id in 0..3 {
             let dealer = ctx.socket(zmq::DEALER).unwrap();
             dealer.set_identity(format!("d{id}").as_bytes()).unwrap();
             dealer.connect(&endpoint).unwrap();
-            hub.spawn(move || {
+            dealers.push(hub.spawn(move || {
                 dealer.send_multipart(["", "hello"], 0).unwrap();
                 assert_eq!(
                     dealer.recv_multipart(0).unwrap(),
                     vec![b"".to_vec(), format!("hi d{id}").into_bytes()]
                 );
-            });
+            }));
         }
         hub.block_on(move || {
             for _ in 0..3 {
@@ -102,6 +111,7 @@ fn pub_sub_and_router_dealer_on_the_hub() {
             }
         });
         hub.run();
+        dealers.into_iter().for_each(finished);
         assert_eq!(hub.tasks(), 0);
     });
 }
@@ -114,16 +124,17 @@ fn hwm_back_pressure_on_the_hub_loses_nothing() {
         let pull = ctx.socket(zmq::PULL).unwrap();
         pull.set_rcvhwm(5).unwrap();
         pull.bind(&endpoint).unwrap();
+        let mut producers = Vec::new();
         for p in 0..3u32 {
             let push = ctx.socket(zmq::PUSH).unwrap();
             push.set_sndhwm(5).unwrap();
             push.connect(&endpoint).unwrap();
-            hub.spawn(move || {
+            producers.push(hub.spawn(move || {
                 for n in 0..3000u32 {
                     push.send_multipart([&p.to_be_bytes()[..], &n.to_be_bytes()[..]], 0)
                         .unwrap();
                 }
-            });
+            }));
         }
         hub.block_on(move || {
             let mut next = [0u32; 3];
@@ -140,6 +151,8 @@ fn hwm_back_pressure_on_the_hub_loses_nothing() {
             pull.set_rcvtimeo(20).unwrap();
             assert_eq!(pull.recv_bytes(0), Err(zmq::Error::EAGAIN));
         });
+        hub.run();
+        producers.into_iter().for_each(finished);
     });
 }
 
@@ -154,7 +167,7 @@ fn timeouts_on_the_hub_let_other_tasks_run() {
         let ticker_ticks = ticks.clone();
         let stop = Rc::new(Cell::new(false));
         let ticker_stop = stop.clone();
-        hub.spawn(move || {
+        let ticker = hub.spawn(move || {
             while !ticker_stop.get() {
                 ticker_ticks.set(ticker_ticks.get() + 1);
                 hub::sleep(Duration::from_millis(5));
@@ -174,6 +187,8 @@ fn timeouts_on_the_hub_let_other_tasks_run() {
             stop.set(true);
             assert!(ticks.get() >= 5, "the ticker barely ran: {}", ticks.get());
         });
+        hub.run();
+        finished(ticker);
     });
 }
 
@@ -213,19 +228,21 @@ fn a_thousand_tasks_against_one_router() {
                 router.send_multipart(frames, 0).unwrap();
             }
         });
+        let mut clients = Vec::new();
         for id in 0..1000 {
             let dealer = ctx.socket(zmq::DEALER).unwrap();
             dealer.connect(&endpoint).unwrap();
-            hub.spawn(move || {
+            clients.push(hub.spawn(move || {
                 for n in 0..5 {
                     let body = format!("{id}/{n}");
                     dealer.send(body.as_str(), 0).unwrap();
                     assert_eq!(dealer.recv_string(0).unwrap().unwrap(), body);
                 }
-            });
+            }));
         }
         hub.run();
-        assert!(served.try_join().unwrap().is_ok());
+        clients.into_iter().for_each(finished);
+        finished(served);
         assert_eq!(hub.tasks(), 0);
     });
 }
@@ -236,28 +253,30 @@ fn interleaving() -> Vec<String> {
         let log = Rc::new(RefCell::new(Vec::new()));
         let ctx = zmq::Context::new();
         let endpoint = inproc("determinism");
+        let mut tasks = Vec::new();
         let pull = ctx.socket(zmq::PULL).unwrap();
         pull.bind(&endpoint).unwrap();
         for t in 0..3 {
             let log = log.clone();
             let push = ctx.socket(zmq::PUSH).unwrap();
             push.connect(&endpoint).unwrap();
-            hub.spawn(move || {
+            tasks.push(hub.spawn(move || {
                 for step in 0..3 {
                     log.borrow_mut().push(format!("task {t} step {step}"));
                     push.send(&format!("{t}.{step}"), 0).unwrap();
                     hub::yield_now();
                 }
-            });
+            }));
         }
         let reader_log = log.clone();
-        hub.spawn(move || {
+        tasks.push(hub.spawn(move || {
             for _ in 0..9 {
                 let msg = pull.recv_string(0).unwrap().unwrap();
                 reader_log.borrow_mut().push(format!("got {msg}"));
             }
-        });
+        }));
         hub.run();
+        tasks.into_iter().for_each(finished);
         let out = log.borrow().clone();
         out
     })
@@ -399,5 +418,28 @@ fn running_a_hub_from_inside_a_task_is_refused() {
         let hub = Rc::new(Hub::new().unwrap());
         let inner = hub.clone();
         hub.block_on(move || inner.run()); // without the check this would wait forever
+    });
+}
+
+#[test]
+fn two_tasks_waiting_on_one_shared_socket_get_ebusy_not_a_panic() {
+    on_hub(|hub| {
+        let ctx = zmq::Context::new();
+        let pull = Rc::new(ctx.socket(zmq::PULL).unwrap());
+        pull.bind(&inproc("shared")).unwrap();
+        pull.set_rcvtimeo(50).unwrap();
+        let first = {
+            let pull = pull.clone();
+            hub.spawn(move || pull.recv_bytes(0))
+        };
+        // Runs after `first` has parked in its receive (tasks run in spawn order).
+        let second = hub.spawn(move || pull.recv_bytes(0));
+        hub.run();
+        assert_eq!(finished(second), Err(zmq::Error::EBUSY));
+        assert_eq!(
+            finished(first),
+            Err(zmq::Error::EAGAIN),
+            "the first wait was disturbed"
+        );
     });
 }

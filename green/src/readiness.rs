@@ -122,7 +122,7 @@ pub(crate) fn deadline_after(timeout_ms: i64) -> Option<Instant> {
 fn park(socket: &Socket, scheduler: sched::Scheduler, deadline: Option<Instant>) -> Result<Wake> {
     let fd = socket.notification_fd()?;
     let interval = fallback::fallback_interval();
-    let mut registration = socket.registration();
+    let mut registration = socket.registration()?;
     loop {
         let wake = registration.park(scheduler, fd, deadline, interval)?;
         if wake == Wake::Fd && fd_wakeup_dropped() {

@@ -254,8 +254,16 @@ impl Socket {
         Ok(fd)
     }
 
-    pub(crate) fn registration(&self) -> RefMut<'_, Registration> {
-        self.registration.borrow_mut()
+    /// The scheduler registration, held for the whole of one wait.
+    ///
+    /// EBUSY if another wait on this socket holds it: only hub tasks sharing the socket
+    /// through an `Rc` can get here (a `Socket` is not `Sync`), and a socket has one waiter at a
+    /// time, as in pyzmq's green sockets.
+    pub(crate) fn registration(&self) -> Result<RefMut<'_, Registration>> {
+        self.registration.try_borrow_mut().map_err(|_| {
+            log::debug!("zmqloop: two tasks waiting on one socket at once; the second gets EBUSY");
+            zmq::Error::EBUSY
+        })
     }
 }
 
