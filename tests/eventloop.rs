@@ -1314,6 +1314,57 @@ fn flush_handles_what_is_pending_up_to_the_limit() {
 }
 
 #[test]
+fn flush_called_inside_on_recv_loses_no_message() {
+    within(LIMIT, || {
+        let ctx = zmq::Context::new();
+        let (near, far) = socket_pair(&ctx, "ev-flush-nested", zmq::DEALER, zmq::DEALER);
+        for i in 0..3 {
+            far.send(format!("m{i}").as_str(), 0).unwrap();
+        }
+        let ioloop = IOLoop::new().unwrap();
+        let stream = ZmqStream::new(near, &ioloop).unwrap();
+        let got: Seen<String> = seen();
+        let g = got.clone();
+        stream.on_recv_stream(move |stream, frames| {
+            g.borrow_mut()
+                .push(String::from_utf8(frames[0].clone()).unwrap());
+            // Nested: must not receive a message it cannot hand to this very callback.
+            stream.flush(zmq::POLLIN, None);
+        });
+        stream.flush(zmq::POLLIN, None);
+        assert_eq!(*got.borrow(), ["m0", "m1", "m2"]);
+        stream.close(None);
+    });
+}
+
+#[test]
+fn a_stream_dropped_without_close_leaves_the_loop_and_frees_its_socket() {
+    within(LIMIT, || {
+        let ctx = zmq::Context::new();
+        let ioloop = IOLoop::new().unwrap();
+        let (stream, push) = pull_stream(&ctx, &ioloop, "ev-dropped-stream");
+        stream.on_recv(|_| {});
+        let socket = Rc::downgrade(&stream.socket().unwrap());
+        let holder = Rc::new(RefCell::new(Some(stream)));
+        let h = holder.clone();
+        // Once the loop has registered the stream for POLLIN: drop every handle, then make the
+        // socket readable. Nothing can receive any more; the loop must let go of the socket
+        // (else it would report it ready on every poll: a busy loop).
+        ioloop.call_later(ms(20), move || {
+            drop(h.borrow_mut().take());
+            push.send("unwanted", 0).unwrap();
+        });
+        stop_after(&ioloop, ms(200));
+        ioloop.start().unwrap();
+        assert!(
+            socket.upgrade().is_none(),
+            "the loop still holds the socket of a dropped stream"
+        );
+        ioloop.close();
+    });
+}
+
+#[test]
 fn close_with_linger_delivers_the_queue_and_runs_the_close_callback_once() {
     within(LIMIT, || {
         let ctx = zmq::Context::new();
@@ -1754,6 +1805,39 @@ fn green_ioloop_callback_from_another_hub_task_wakes_the_loop() {
             waited.is_some_and(|w| w < Duration::from_secs(1)),
             "a callback added by another task on the loop's thread did not wake the parked \
              loop (ran after {waited:?})"
+        );
+    });
+}
+
+#[test]
+fn green_ioloop_timeout_added_by_another_hub_task_wakes_the_loop() {
+    use zmqloop::green::eventloop::IOLoop;
+    on_hub(|| {
+        let ioloop = IOLoop::new().unwrap();
+        let ran_after = Rc::new(Cell::new(None));
+        let (l, ran) = (ioloop.clone(), ran_after.clone());
+        let started = started_flag(&ioloop);
+        let other = hub::spawn(move || {
+            hub_wait_for(&started); // the loop is parked now, with no deadline
+            let stopper = l.clone();
+            let start = Instant::now();
+            l.call_later(ms(10), move || {
+                ran.set(Some(start.elapsed()));
+                stopper.stop();
+            });
+        });
+        let handle = ioloop.handle();
+        let watchdog = hub::spawn(move || {
+            hub::sleep(Duration::from_secs(2));
+            handle.stop();
+        });
+        ioloop.start().unwrap();
+        other.join().unwrap();
+        watchdog.cancel();
+        let waited = ran_after.get();
+        assert!(
+            waited.is_some_and(|w| w < Duration::from_secs(1)),
+            "a timeout added by another task did not wake the parked loop (ran after {waited:?})"
         );
     });
 }

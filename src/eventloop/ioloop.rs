@@ -126,6 +126,16 @@ pub struct IOLoop {
     inner: Rc<Inner>,
 }
 
+/// An [`IOLoop`] that does not keep it alive, for closures the loop itself owns (a strong
+/// handle there would be a reference cycle).
+pub(crate) struct WeakIOLoop(Weak<Inner>);
+
+impl WeakIOLoop {
+    pub(crate) fn upgrade(&self) -> Option<IOLoop> {
+        self.0.upgrade().map(|inner| IOLoop { inner })
+    }
+}
+
 /// A thread-safe handle to an [`IOLoop`]: queue callbacks and stop it from any thread.
 #[derive(Clone)]
 pub struct IOLoopHandle {
@@ -369,6 +379,12 @@ impl IOLoop {
         self.wake_if_polling();
     }
 
+    pub(crate) fn downgrade(&self) -> WeakIOLoop {
+        WeakIOLoop(Rc::downgrade(&self.inner))
+    }
+
+    /// Interrupts the loop's wait when another task (hub, or may coroutine on this thread's
+    /// loop) changes what the loop waits for while it is parked in its poll.
     fn wake_if_polling(&self) {
         if self.inner.polling.get() {
             self.inner.remote.wake();
@@ -388,6 +404,7 @@ impl IOLoop {
             .timers
             .borrow_mut()
             .add(deadline, Box::new(callback));
+        self.wake_if_polling(); // the wait was computed without this deadline
         Timeout {
             seq,
             inner: Rc::downgrade(&self.inner),

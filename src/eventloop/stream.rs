@@ -113,14 +113,25 @@ impl ZmqStream {
         });
         *inner.pass_callback.borrow_mut() = Some(pass);
         let weak: Weak<StreamInner> = Rc::downgrade(&inner);
+        let handler_socket = Rc::downgrade(&socket);
+        let handler_loop = ioloop.downgrade();
         ioloop.add_handler(socket, PollEvents::empty(), move |events| {
-            if let Some(inner) = weak.upgrade() {
-                let stream = ZmqStream { inner };
-                if events.contains(zmqloop_green::POLLERR) {
-                    stream.close_if_terminated();
-                } else {
-                    stream.pass();
+            let Some(inner) = weak.upgrade() else {
+                // Every handle was dropped without `close`: nothing will ever handle this
+                // socket's events again, and a readable socket would be reported ready on every
+                // poll. Leave the loop, which drops the socket.
+                if let (Some(socket), Some(ioloop)) =
+                    (handler_socket.upgrade(), handler_loop.upgrade())
+                {
+                    let _ = ioloop.remove_handler(&socket);
                 }
+                return;
+            };
+            let stream = ZmqStream { inner };
+            if events.contains(zmqloop_green::POLLERR) {
+                stream.close_if_terminated();
+            } else {
+                stream.pass();
             }
         })?;
         Ok(ZmqStream { inner })
@@ -354,12 +365,17 @@ impl ZmqStream {
         let Some(socket) = self.socket() else {
             return false;
         };
+        let Some(callback) = self.inner.on_recv.borrow().clone() else {
+            return false;
+        };
+        if callback.try_borrow_mut().is_err() {
+            // The receive callback itself called `flush`: a message received now could not be
+            // handed to it. The pass that runs the callback goes on receiving once it returns.
+            return false;
+        }
         match socket.recv_multipart(DONTWAIT) {
             Ok(frames) => {
-                let callback = self.inner.on_recv.borrow().clone();
-                if let Some(callback) = callback {
-                    log_panic("receive", || (callback.borrow_mut())(self, frames));
-                }
+                log_panic("receive", || (callback.borrow_mut())(self, frames));
                 true
             }
             Err(zmqloop_green::Error::EAGAIN) => false,
@@ -378,6 +394,17 @@ impl ZmqStream {
         let Some(socket) = self.socket() else {
             return false;
         };
+        let sender_busy = self
+            .inner
+            .on_send
+            .borrow()
+            .as_ref()
+            .is_some_and(|callback| callback.try_borrow_mut().is_err());
+        if sender_busy {
+            // The send callback itself called `flush`: the report of a send made now could not
+            // reach it. The pass that runs the callback goes on sending once it returns.
+            return false;
+        }
         let Some(outgoing) = self.inner.queue.borrow_mut().pop_front() else {
             return false;
         };
