@@ -7,7 +7,7 @@ use std::sync::Arc;
 use zmq::{Message, Result};
 
 use crate::poll::{PollTarget, Poller};
-use crate::socket::Socket;
+use crate::socket::{share_message, Socket};
 
 /// How many messages one direction forwards before the other gets a turn (libzmq: 1000).
 const BURST: usize = 1000;
@@ -276,7 +276,7 @@ impl<'a> Proxy<'a> {
             loop {
                 let more = frame.get_more();
                 bytes += frame.len() as u64;
-                self.copy_to_capture(&frame, more, first, side)?;
+                self.copy_to_capture(&mut frame, more, first, side)?;
                 first = false;
                 let flags = if more { zmq::SNDMORE } else { 0 };
                 if !more {
@@ -294,11 +294,18 @@ impl<'a> Proxy<'a> {
         Ok(())
     }
 
-    fn copy_to_capture(&self, frame: &Message, more: bool, first: bool, side: usize) -> Result<()> {
+    /// Sends the capture socket a copy of `frame` that shares its content (no byte copy).
+    fn copy_to_capture(
+        &self,
+        frame: &mut Message,
+        more: bool,
+        first: bool,
+        side: usize,
+    ) -> Result<()> {
         let flags = if more { zmq::SNDMORE } else { 0 };
         match &self.capture {
             None => Ok(()),
-            Some(Capture::Frames(capture)) => capture.send(&frame[..], flags),
+            Some(Capture::Frames(capture)) => capture.send(share_message(frame)?, flags),
             Some(Capture::Tagged {
                 socket,
                 frontend_prefix,
@@ -312,7 +319,7 @@ impl<'a> Proxy<'a> {
                     };
                     socket.send(*prefix, zmq::SNDMORE)?;
                 }
-                socket.send(&frame[..], flags)
+                socket.send(share_message(frame)?, flags)
             }
         }
     }

@@ -12,6 +12,8 @@
 mod options;
 mod raw;
 
+pub(crate) use raw::share as share_message;
+
 use std::cell::{Cell, RefCell, RefMut};
 use std::mem::ManuallyDrop;
 use std::os::raw::c_void;
