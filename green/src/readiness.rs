@@ -122,23 +122,7 @@ pub(crate) fn deadline_after(timeout_ms: i64) -> Option<Instant> {
 fn park(socket: &Socket, scheduler: sched::Scheduler, deadline: Option<Instant>) -> Result<Wake> {
     let fd = socket.notification_fd()?;
     let interval = fallback::fallback_interval();
-    let mut registration = socket.registration()?;
-    loop {
-        let wake = registration.park(scheduler, fd, deadline, interval)?;
-        if wake == Wake::Fd && fd_wakeup_dropped() {
-            continue;
-        }
-        return Ok(wake);
-    }
-}
-
-#[cfg(feature = "fault-injection")]
-fn fd_wakeup_dropped() -> bool {
-    fallback::fault::take_drop()
-}
-
-#[cfg(not(feature = "fault-injection"))]
-#[inline(always)]
-fn fd_wakeup_dropped() -> bool {
-    false
+    socket
+        .registration()?
+        .park(scheduler, fd, deadline, interval)
 }

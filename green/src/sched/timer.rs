@@ -141,9 +141,18 @@ impl Slot {
         }
     }
 
-    fn wake(&self, why: u8) {
-        self.fired.store(why, Ordering::SeqCst);
-        self.waker.wakeup();
+    /// Ends the wait this thread claimed, for `why`, unless the owner has re-armed or disarmed
+    /// the slot since the claim: that wait is over already, and a wake-up now would land on the
+    /// next one (a spurious wake and, for a fallback, a false missed-edge count).
+    fn fire(&self, why: u8) {
+        let still_claimed = self
+            .armed
+            .compare_exchange(CLAIMED, NEVER, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok();
+        if still_claimed {
+            self.fired.store(why, Ordering::SeqCst);
+            self.waker.wakeup();
+        }
     }
 }
 
@@ -251,7 +260,7 @@ impl Timer {
                 return false;
             }
             if slot.deadline.load(Ordering::SeqCst) <= now {
-                slot.wake(FIRED_DEADLINE);
+                slot.fire(FIRED_DEADLINE);
                 return false;
             }
             true
@@ -267,10 +276,10 @@ impl Timer {
         // closed or reused meanwhile (an owner that woke and closed its socket after the claim)
         // costs at most a spurious wake-up of its retired slot, whose waker wakes nobody.
         let rc = unsafe { libc::poll(checks.as_mut_ptr(), checks.len() as libc::nfds_t, 0) };
-        let mut rearmed = Vec::new();
+        let mut rearmed = Vec::with_capacity(due.len());
         for (slot, check) in due.drain(..).zip(checks.iter()) {
             if rc < 0 || check.revents != 0 {
-                slot.wake(FIRED_FALLBACK);
+                slot.fire(FIRED_FALLBACK);
                 continue;
             }
             // Nothing happened: check again later, unless the owner re-armed meanwhile.
