@@ -314,3 +314,44 @@ fn poll_accepts_the_same_socket_twice() {
         drop(join(sender));
     });
 }
+
+#[test]
+fn socket_poll_parks_on_the_sockets_own_registration() {
+    run(|| {
+        let ctx = zmq::Context::new();
+        let pull = ctx.socket(zmq::PULL).unwrap();
+        pull.bind(&inproc("socket-poll")).unwrap();
+        let push = ctx.socket(zmq::PUSH).unwrap();
+        push.connect(&inproc_last(&pull)).unwrap();
+        assert_eq!(
+            push.poll(zmq::POLLOUT, 0).unwrap(),
+            1,
+            "a connected PUSH can send"
+        );
+        let start = Instant::now();
+        assert_eq!(pull.poll(zmq::POLLIN, 30).unwrap(), 0);
+        assert!(
+            start.elapsed() >= Duration::from_millis(30),
+            "timed out early"
+        );
+
+        // One worker: the sender runs only once the poll has parked (a poll that blocked the
+        // thread would hang here, and fail at the time limit).
+        let sender = zmq::spawn(move || {
+            push.send("ready", 0).unwrap();
+            push
+        });
+        assert_eq!(pull.poll(zmq::POLLIN, 10_000).unwrap(), 1);
+        assert_eq!(pull.recv_string(0).unwrap().unwrap(), "ready");
+        drop(join(sender));
+        // The socket's registration serves its next receive too (one per socket).
+        let push = ctx.socket(zmq::PUSH).unwrap();
+        push.connect(&inproc_last(&pull)).unwrap();
+        let sender = zmq::spawn(move || {
+            push.send("again", 0).unwrap();
+            push
+        });
+        assert_eq!(pull.recv_string(0).unwrap().unwrap(), "again");
+        drop(join(sender));
+    });
+}

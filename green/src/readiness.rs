@@ -111,6 +111,40 @@ pub(crate) fn drive<T>(
     }
 }
 
+/// `Socket::poll` in a coroutine: waits until `ZMQ_EVENTS` shows one of `events` (1) or
+/// `timeout_ms` passes (0, as libzmq's -1/0/N), parking on the socket's own registration like
+/// any other call on it (no poll set of its own). `None` outside any coroutine.
+pub(crate) fn wait_for_events(
+    socket: &Socket,
+    events: PollEvents,
+    timeout_ms: i64,
+) -> Option<Result<i32>> {
+    let scheduler = sched::current()?;
+    Some(park_until_events(socket, scheduler, events, timeout_ms))
+}
+
+fn park_until_events(
+    socket: &Socket,
+    scheduler: sched::Scheduler,
+    events: PollEvents,
+    timeout_ms: i64,
+) -> Result<i32> {
+    let deadline = deadline_after(timeout_ms);
+    let mut wake = None;
+    loop {
+        if socket.get_events()?.intersects(events) {
+            if wake == Some(Wake::Fallback) {
+                fallback::record_missed_edge(socket.notification_fd()?);
+            }
+            return Ok(1);
+        }
+        if deadline.is_some_and(|at| at <= Instant::now()) {
+            return Ok(0);
+        }
+        wake = Some(park(socket, scheduler, deadline)?);
+    }
+}
+
 /// The instant a wait of `timeout_ms` starting now gives up: `None` (never) for a negative
 /// timeout, as libzmq's `-1`. Shared with `poll`.
 pub(crate) fn deadline_after(timeout_ms: i64) -> Option<Instant> {
