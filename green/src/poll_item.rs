@@ -20,7 +20,10 @@ pub struct PollItem<'a> {
 
 impl<'a> PollItem<'a> {
     pub(crate) fn from_socket(socket: &'a Socket, events: PollEvents) -> PollItem<'a> {
-        PollItem::new(socket.raw_socket(), 0, events)
+        // libzmq ignores `fd` in a socket's item: it carries the socket's notification fd
+        // (cached by the socket) for the green wait, or -1 if it could not be read.
+        let fd = socket.notification_fd().unwrap_or(-1);
+        PollItem::new(socket.raw_socket(), fd, events)
     }
 
     /// A poll item for a non-zmq file descriptor.
@@ -50,7 +53,7 @@ impl<'a> PollItem<'a> {
         (!self.raw.socket.is_null()).then_some(self.raw.socket)
     }
 
-    /// The plain fd polled (meaningless for a socket item).
+    /// The plain fd polled; for a socket item, the socket's notification fd (-1 if unknown).
     pub(crate) fn fd(&self) -> RawFd {
         self.raw.fd
     }

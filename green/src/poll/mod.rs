@@ -99,10 +99,13 @@ unsafe fn zmq_poll_raw(
 /// The fd that signals for a poll item, and whether it is a socket's notification fd.
 pub(crate) type Member = (RawFd, bool);
 
-/// The fd that signals for `item`: a socket's notification fd, or the plain fd itself.
+/// The fd that signals for `item`: a socket's notification fd (as its item carries it), or the
+/// plain fd itself.
 pub(crate) fn member_fd(item: &PollItem) -> Result<Member> {
     match item.socket_ptr() {
         None => Ok((item.fd(), false)),
+        Some(_) if item.fd() >= 0 => Ok((item.fd(), true)),
+        // The socket could not tell its fd when the item was made: ask again, for the error.
         Some(socket) => {
             let mut fd: RawFd = -1;
             let mut size = std::mem::size_of::<RawFd>();
