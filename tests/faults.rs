@@ -183,10 +183,10 @@ fn context_termination_wakes_100_parked_coroutines_with_eterm() {
         for _ in 0..100 {
             parked_rx.recv().unwrap();
         }
-        let ping = Ping::start();
-        ctx.destroy().unwrap(); // parks this coroutine only; the waiters close their sockets
-        ping.wait_rounds(1);
-        ping.stop();
+        // Parks this coroutine only: the termination completes once the waiters, on this same
+        // single worker, have closed their sockets (a destroy that blocked the worker would hang
+        // here and fail at the time limit).
+        ctx.destroy().unwrap();
         for waiter in waiters {
             assert_eq!(join(waiter), Err(zmq::Error::ETERM));
         }
@@ -235,23 +235,20 @@ fn cancelling_a_parked_coroutine_unwinds_it_and_closes_its_socket() {
 fn dropping_the_last_context_in_a_coroutine_does_not_block_the_worker() {
     run(|| {
         let ctx = zmq::Context::new();
-        let endpoint = inproc("drop-ctx");
-        let pull = ctx.socket(zmq::PULL).unwrap();
-        pull.bind(&endpoint).unwrap();
-        let (closing_tx, closing_rx) = may::sync::mpsc::channel::<()>();
-        // The socket outlives the context handle: zmq_ctx_term must wait for it, and must not
-        // make this worker wait, or the coroutine that closes it could never run.
-        let holder = zmq::spawn(move || {
-            closing_rx.recv().unwrap();
-            drop(pull);
-        });
-        drop(ctx);
-        let mut sock_ctx = zmq::Context::new();
-        let s = sock_ctx.socket(zmq::PAIR).unwrap();
-        drop(s);
-        closing_tx.send(()).unwrap();
-        join(holder);
-        sock_ctx.destroy().unwrap();
+        let push = ctx.socket(zmq::PUSH).unwrap();
+        // A message no one will take, kept for 500 ms after close: terminating this context
+        // takes that long.
+        push.set_linger(500).unwrap();
+        push.connect("tcp://127.0.0.1:1").unwrap(); // nothing listens there
+        push.send("pending", zmq::DONTWAIT).unwrap();
+        drop(ctx); // the socket still holds the context
+        let start = Instant::now();
+        drop(push); // the last handle: the termination starts here
+        let took = start.elapsed();
+        assert!(
+            took < Duration::from_millis(250),
+            "dropping the last context handle blocked the worker for {took:?}"
+        );
     });
 }
 
@@ -262,21 +259,17 @@ fn destroy_inside_a_coroutine_waits_for_sockets_without_blocking_others() {
         let pull = ctx.socket(zmq::PULL).unwrap();
         pull.bind(&inproc("destroy")).unwrap();
         let ping = Ping::start();
-        let closer = {
-            let ping_rounds = ping.rounds();
-            zmq::spawn(move || {
-                // Parks until the destroyer's termination reaches this socket.
-                assert_eq!(pull.recv_bytes(0), Err(zmq::Error::ETERM));
-                drop(pull);
-                ping_rounds
-            })
-        };
+        let probe = ping.counter();
+        let closer = zmq::spawn(move || {
+            // Parks until the destroyer's termination reaches this socket.
+            assert_eq!(pull.recv_bytes(0), Err(zmq::Error::ETERM));
+            // destroy still waits for this socket: the probe must keep running meanwhile (if
+            // destroy blocked the worker, this wait would hang and fail at the time limit).
+            common::wait_for_rounds(&probe, 3);
+            drop(pull);
+        });
         ctx.destroy().unwrap();
-        let before = join(closer);
-        assert!(
-            ping.rounds() > before,
-            "the worker was blocked while destroy waited"
-        );
+        join(closer);
         ping.stop();
     });
 }
@@ -311,7 +304,6 @@ fn a_parked_receive_outlives_its_tcp_peer_and_gets_the_next_peers_message() {
         server.send("first", 0).unwrap();
         assert_eq!(client.recv_string(0).unwrap().unwrap(), "first");
 
-        let ping = Ping::start();
         let (parked_tx, parked_rx) = may::sync::mpsc::channel();
         let receiver = zmq::spawn(move || {
             parked_tx.send(()).unwrap();
@@ -332,12 +324,9 @@ fn a_parked_receive_outlives_its_tcp_peer_and_gets_the_next_peers_message() {
             may::coroutine::sleep(Duration::from_millis(10));
         }
         comeback.send("second", 0).unwrap();
+        // The rebind loop and the new peer ran on this one worker while the receive was parked:
+        // a receive that blocked the thread would hang here (and fail at the time limit).
         assert_eq!(join(receiver), "second");
-        assert!(
-            ping.rounds() > 0,
-            "the worker was blocked while the receive waited"
-        );
-        ping.stop();
     });
 }
 

@@ -149,12 +149,14 @@ impl Ping {
         self.rounds.load(Ordering::SeqCst)
     }
 
+    /// The probe's round counter, for another coroutine to watch ([`wait_for_rounds`]).
+    pub fn counter(&self) -> Arc<AtomicUsize> {
+        self.rounds.clone()
+    }
+
     /// Parks the calling coroutine until the probe has made `n` more rounds.
     pub fn wait_rounds(&self, n: usize) {
-        let target = self.rounds() + n;
-        while self.rounds() < target {
-            may::coroutine::sleep(Duration::from_millis(1));
-        }
+        wait_for_rounds(&self.rounds, n);
     }
 
     pub fn stop(self) {
@@ -162,6 +164,14 @@ impl Ping {
         for handle in self.handles {
             join(handle);
         }
+    }
+}
+
+/// Parks the calling coroutine until a [`Ping`] `counter` has made `n` more rounds.
+pub fn wait_for_rounds(counter: &AtomicUsize, n: usize) {
+    let target = counter.load(Ordering::SeqCst) + n;
+    while counter.load(Ordering::SeqCst) < target {
+        may::coroutine::sleep(Duration::from_millis(1));
     }
 }
 
