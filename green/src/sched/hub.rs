@@ -121,6 +121,26 @@ mod tests {
 
     #[test]
     fn a_registration_dropped_on_another_thread_frees_its_token() {
+        within_a_minute(token_freed_after_a_drop_elsewhere);
+    }
+
+    /// Runs `body` on its own thread; a hang (a lost hub wake-up) fails instead of stalling.
+    fn within_a_minute(body: fn()) {
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            body();
+            let _ = done_tx.send(());
+        });
+        match done_rx.recv_timeout(std::time::Duration::from_secs(60)) {
+            Ok(()) => thread.join().unwrap(),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                std::panic::resume_unwind(thread.join().unwrap_err())
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("hung"),
+        }
+    }
+
+    fn token_freed_after_a_drop_elsewhere() {
         let hub = Hub::new().unwrap();
         let ctx = Context::new();
         let socket = ctx.socket(zmq::PULL).unwrap();
@@ -135,7 +155,7 @@ mod tests {
         });
         std::thread::spawn(move || drop(socket)).join().unwrap();
         let left = hub.block_on(|| {
-            // The drop's job reaches the hub at a wake-up; this sleep is one.
+            // The drop's job runs when the hub next polls its reactor; parking makes it poll.
             hub::sleep(std::time::Duration::from_millis(1));
             live_tokens()
         });
