@@ -88,14 +88,12 @@ where
     let done = Arc::new(WakeFd::new().expect("zmqloop: cannot create an eventfd"));
     let slot = Arc::new(Mutex::new(None));
     let (thread_done, thread_slot) = (done.clone(), slot.clone());
-    std::thread::Builder::new()
-        .name("zmqloop-blocking".into())
-        .spawn(move || {
-            let value = job();
-            *thread_slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(value);
-            thread_done.wake();
-        })
-        .expect("zmqloop: cannot start a thread for a blocking call");
+    super::spawn_blocking(move || {
+        let value = job();
+        *thread_slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(value);
+        thread_done.wake();
+    })
+    .expect("zmqloop: cannot start a thread for a blocking call");
     let mut registration = Registration::default();
     loop {
         if let Some(value) = slot.lock().unwrap_or_else(|e| e.into_inner()).take() {

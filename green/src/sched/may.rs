@@ -95,13 +95,10 @@ where
     T: Send + 'static,
 {
     let (tx, rx) = may::sync::mpsc::channel();
-    let spawned = std::thread::Builder::new()
-        .name("zmqloop-blocking".into())
-        .spawn(move || {
-            let _ = tx.send(job());
-        });
-    match spawned {
-        Ok(_) => rx
+    match super::spawn_blocking(move || {
+        let _ = tx.send(job());
+    }) {
+        Ok(()) => rx
             .recv()
             .expect("zmqloop: the thread running a blocking call panicked"),
         Err(err) => panic!("zmqloop: cannot start a thread for a blocking call: {err}"),

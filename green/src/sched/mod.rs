@@ -154,12 +154,18 @@ where
     match current() {
         None => job(),
         Some(_) => {
-            let spawned = std::thread::Builder::new()
-                .name("zmqloop-blocking".into())
-                .spawn(job);
-            if let Err(err) = spawned {
+            if let Err(err) = spawn_blocking(job) {
                 log::error!("zmqloop: cannot start a thread for a blocking call: {err}");
             }
         }
     }
+}
+
+/// Starts `job` on a new OS thread named `zmqloop-blocking`: where the backends run the libzmq
+/// calls that block a thread (context termination).
+fn spawn_blocking(job: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("zmqloop-blocking".into())
+        .spawn(job)
+        .map(drop)
 }
