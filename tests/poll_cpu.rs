@@ -6,18 +6,7 @@ mod common;
 use std::os::unix::io::RawFd;
 use std::time::{Duration, Instant};
 
-use common::{inproc, run, zmq};
-
-fn process_cpu() -> Duration {
-    let mut usage = std::mem::MaybeUninit::<libc::rusage>::uninit();
-    // SAFETY: getrusage fills the struct it is given; RUSAGE_SELF is always valid.
-    let usage = unsafe {
-        assert_eq!(libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()), 0);
-        usage.assume_init()
-    };
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(usage.ru_utime) + tv(usage.ru_stime)
-}
+use common::{cpu_time, inproc, run, zmq};
 
 /// CPU allowed for one second of parked polling: 2% of a core. A busy loop burns ~100%.
 const BUDGET: Duration = Duration::from_millis(20);
@@ -78,8 +67,8 @@ fn a_parked_poll_costs_no_cpu_even_with_a_stuck_readable_fd() {
 }
 
 fn measure(f: impl FnOnce()) -> (Duration, Duration) {
-    let cpu = process_cpu();
+    let cpu = cpu_time();
     let start = Instant::now();
     f();
-    (process_cpu() - cpu, start.elapsed())
+    (cpu_time() - cpu, start.elapsed())
 }

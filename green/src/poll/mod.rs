@@ -62,7 +62,7 @@ impl Socket {
     /// Polls this socket alone for `events`; see [`poll`]. Returns 1 if an event occurred,
     /// 0 on timeout.
     pub fn poll(&self, events: zmq::PollEvents, timeout_ms: i64) -> Result<i32> {
-        match crate::readiness::wait_for_events(self, events, timeout_ms) {
+        match self.wait_for_events(events, timeout_ms) {
             Some(outcome) => outcome,
             None => zmq_poll(&mut [self.as_poll_item(events)], timeout_ms),
         }

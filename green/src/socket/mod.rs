@@ -5,12 +5,13 @@
 //! to compile in user code, not silently block the thread. Each method keeps the signature of
 //! its `zmq` original.
 //!
-//! Files: `mod.rs` (this: the type, its lifecycle, sending and receiving), `options.rs` (the
-//! delegated socket options), `raw.rs` (the one unsafe call: sending a message libzmq leaves
-//! intact on EAGAIN).
+//! Files: `mod.rs` (this: the type, its lifecycle, sending and receiving), `wait.rs` (the socket
+//! as the readiness rule sees it), `options.rs` (the delegated socket options), `raw.rs` (the
+//! one unsafe call: sending a message libzmq leaves intact on EAGAIN).
 
 mod options;
 mod raw;
+mod wait;
 
 pub(crate) use raw::share as share_message;
 
@@ -24,7 +25,7 @@ use zmq::{Message, PollEvents, Result};
 
 use crate::context::Context;
 use crate::poll_item::PollItem;
-use crate::readiness::{self, Direction};
+use crate::readiness::Direction;
 use crate::sched::Registration;
 
 /// A green ZeroMQ socket: the API of `zmq::Socket`, whose blocking calls park the calling
@@ -187,15 +188,13 @@ impl Socket {
     ///
     /// Honours `RCVTIMEO` (EAGAIN when it expires) and `DONTWAIT` (EAGAIN at once).
     pub fn recv(&self, msg: &mut Message, flags: i32) -> Result<()> {
-        readiness::drive(self, Direction::Recv, flags, |flags| {
-            self.inner.recv(msg, flags)
-        })
+        self.drive(Direction::Recv, flags, |flags| self.inner.recv(msg, flags))
     }
 
     /// Receives a message part into `bytes`; returns the part's full length, which is larger
     /// than `bytes.len()` when the part was truncated.
     pub fn recv_into(&self, bytes: &mut [u8], flags: i32) -> Result<usize> {
-        readiness::drive(self, Direction::Recv, flags, |flags| {
+        self.drive(Direction::Recv, flags, |flags| {
             self.inner.recv_into(bytes, flags)
         })
     }
@@ -237,7 +236,7 @@ impl Socket {
 
     /// Sends an owned message under the readiness rule; the message survives every EAGAIN.
     fn send_message(&self, mut msg: Message, flags: i32) -> Result<()> {
-        readiness::drive(self, Direction::Send, flags, |flags| {
+        self.drive(Direction::Send, flags, |flags| {
             raw::send_msg(self.raw, &mut msg, flags)
         })
     }
