@@ -4,9 +4,9 @@
 //! - context options `zmq::Context` hides: [`Context::set_max_sockets`] above all, since
 //!   libzmq caps a context at 1023 sockets by default;
 //! - termination that never blocks a scheduler worker: inside a coroutine, `zmq_ctx_term` runs
-//!   on a helper thread ([`Context::destroy`] parks only its caller; dropping the last handle
-//!   does not wait at all), so other coroutines on the worker keep running and can close the
-//!   sockets the termination waits for;
+//!   on a helper thread while only the caller parks ([`Context::destroy`], and the drop of the
+//!   last handle, which like `zmq`'s returns once LINGER is honoured), so other coroutines on
+//!   the worker keep running and can close the sockets the termination waits for;
 //! - one termination per context (`zmq` terminates twice after `destroy`), and no call that
 //!   reaches the context once it is terminated: `zmq_ctx_term` frees it, so a handle that
 //!   outlives [`Context::destroy`] gets ETERM from [`Context::socket`] and the option calls
@@ -25,7 +25,12 @@ use crate::socket::Socket;
 /// libzmq context) and `Send + Sync`, like `zmq::Context`.
 ///
 /// Every socket keeps a clone, so the context is terminated only when the last handle and the
-/// last socket are gone, or by an explicit [`destroy`](Context::destroy).
+/// last socket are gone, or by an explicit [`destroy`](Context::destroy). As in `zmq`, that last
+/// drop returns once every socket has sent what its LINGER allows (a program may exit right
+/// after it without losing queued messages); in a coroutine or hub task only the caller waits.
+/// A drop that runs while its coroutine unwinds (a panic, a cancellation) cannot wait: it
+/// terminates the context in the background and logs a warning. Call `destroy` first where
+/// that matters.
 #[derive(Clone)]
 pub struct Context {
     raw: Arc<RawContext>,
@@ -84,16 +89,50 @@ impl TermJob {
 }
 
 impl Drop for RawContext {
+    /// The last handle (context or socket) is gone: terminate, keeping `zmq`'s guarantee that
+    /// the drop returns once libzmq has sent what LINGER allows (see [`terminate_dropped`]).
     fn drop(&mut self) {
-        if !self.begin_termination() {
-            return;
+        if self.begin_termination() {
+            terminate_dropped(TermJob(self.ctx));
         }
-        let job = TermJob(self.ctx);
-        sched::detach_if_coroutine(move || {
-            if let Err(err) = job.run() {
-                log::warn!("zmqloop: terminating a dropped context failed: {err}");
-            }
-        });
+    }
+}
+
+/// Terminates a context whose last handle was dropped.
+///
+/// As in `zmq`, the drop returns once termination is over: every socket has sent what its
+/// LINGER allows, so a program that sends and then lets its context go loses nothing when it
+/// exits. On a plain thread it blocks the thread; in a coroutine or hub task it parks only the
+/// caller while a helper thread runs `zmq_ctx_term`, and the others keep running.
+///
+/// Two cases cannot wait, and hand termination to a background thread instead (logged at
+/// warn level: messages still queued are lost if the process exits before it is over; call
+/// [`Context::destroy`] before the last handle goes to be sure):
+/// - the drop runs while its coroutine unwinds (a panic, or may's cancellation): a coroutine
+///   cannot park while it unwinds (the next coroutine on its thread would run as if it were
+///   panicking too);
+/// - a cancellation arrives while the drop waits: the coroutine unwinds at once, and
+///   termination goes on without it.
+fn terminate_dropped(job: TermJob) {
+    let outcome = if sched::current().is_none() {
+        job.run()
+    } else if std::thread::panicking() {
+        log::warn!(
+            "zmqloop: the last handle of a context was dropped while its coroutine unwinds; \
+             it terminates in the background, and messages still queued are lost if the \
+             process exits first"
+        );
+        sched::detach(move || report_termination(job.run()));
+        return;
+    } else {
+        sched::run_off_thread(move || job.run()).and_then(|outcome| outcome)
+    };
+    report_termination(outcome);
+}
+
+fn report_termination(outcome: Result<()>) {
+    if let Err(err) = outcome {
+        log::warn!("zmqloop: terminating a dropped context failed: {err}");
     }
 }
 
@@ -191,14 +230,19 @@ impl Context {
     /// this call returns once every socket is closed (after its linger).
     ///
     /// Inside a coroutine only the calling coroutine waits; the worker thread keeps running
-    /// the others. Later drops of the handles do not terminate again, and a second `destroy` (through any
-    /// handle) returns `Ok` at once.
+    /// the others. Later drops of the handles do not terminate again, and a second `destroy`
+    /// (through any handle) returns `Ok` at once.
+    ///
+    /// # Errors
+    /// libzmq's error from `zmq_ctx_term`; inside a coroutine also the error of starting the
+    /// helper thread that runs it (EMFILE, ENOMEM...), in which case the context is left
+    /// unterminated.
     pub fn destroy(&mut self) -> Result<()> {
         if !self.raw.begin_termination() {
             return Ok(()); // terminated (or being terminated) through another handle
         }
         let raw = self.raw.clone();
-        sched::run_off_thread(move || TermJob(raw.ctx).run())
+        sched::run_off_thread(move || TermJob(raw.ctx).run())?
     }
 }
 

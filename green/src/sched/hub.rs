@@ -79,31 +79,30 @@ impl Drop for HubFd {
     }
 }
 
-/// Runs `job` on a fresh OS thread; the calling hub task parks on an eventfd until it is done.
-pub(super) fn run_off_thread<T, F>(job: F) -> T
+/// Runs `job` on a fresh OS thread; the calling hub task parks on an eventfd until it is done
+/// (see [`super::run_off_thread`]).
+pub(super) fn run_off_thread<T, F>(job: F) -> zmq::Result<T>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let done = Arc::new(WakeFd::new().expect("zmqloop: cannot create an eventfd"));
+    let done = Arc::new(WakeFd::new().map_err(|err| crate::errors::from_io(&err))?);
     let slot = Arc::new(Mutex::new(None));
     let (thread_done, thread_slot) = (done.clone(), slot.clone());
-    super::spawn_blocking(move || {
-        let value = job();
-        *thread_slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(value);
+    super::spawn_blocking(job, move |outcome| {
+        // Reached with the job's value or its panic alike: the task is always woken.
+        *thread_slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(outcome);
         thread_done.wake();
-    })
-    .expect("zmqloop: cannot start a thread for a blocking call");
+    })?;
     let mut registration = Registration::default();
     loop {
-        if let Some(value) = slot.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        let outcome = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(outcome) = outcome {
             registration.release();
-            return value;
+            return Ok(super::value_of(outcome));
         }
         let interval = crate::fallback::fallback_interval();
-        registration
-            .park(Scheduler::Hub, done.as_raw_fd(), None, interval)
-            .expect("zmqloop: cannot wait for a blocking call");
+        registration.park(Scheduler::Hub, done.as_raw_fd(), None, interval)?;
     }
 }
 
@@ -123,7 +122,7 @@ mod tests {
     }
 
     /// Runs `body` on its own thread; a hang (a lost hub wake-up) fails instead of stalling.
-    fn within_a_minute(body: fn()) {
+    fn within_a_minute(body: impl FnOnce() + Send + 'static) {
         let (done_tx, done_rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
             body();
@@ -136,6 +135,41 @@ mod tests {
             }
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("hung"),
         }
+    }
+
+    #[test]
+    fn a_blocking_job_that_panics_wakes_its_task_with_the_panic() {
+        within_a_minute(|| {
+            let hub = Hub::new().unwrap();
+            let caught = hub.block_on(|| {
+                std::panic::catch_unwind(|| {
+                    crate::sched::run_off_thread(|| -> () { panic!("job failure on purpose") })
+                })
+            });
+            let panic = caught.expect_err("the job's panic reaches its caller");
+            assert_eq!(
+                panic.downcast_ref::<&str>(),
+                Some(&"job failure on purpose")
+            );
+        });
+    }
+
+    #[test]
+    fn a_blocking_job_hands_its_value_back_on_the_hub_and_on_may() {
+        within_a_minute(|| {
+            let hub = Hub::new().unwrap();
+            let value = hub.block_on(|| crate::sched::run_off_thread(|| 6 * 7));
+            assert_eq!(value, Ok(42));
+            let on_may = crate::spawn(|| crate::sched::run_off_thread(|| 6 * 7));
+            assert_eq!(on_may.join().unwrap(), Ok(42));
+            let on_may = crate::spawn(|| {
+                std::panic::catch_unwind(|| {
+                    crate::sched::run_off_thread(|| -> () { panic!("job failure on may") })
+                })
+            });
+            let panic = on_may.join().unwrap().expect_err("the job's panic");
+            assert_eq!(panic.downcast_ref::<&str>(), Some(&"job failure on may"));
+        });
     }
 
     fn token_freed_after_a_drop_elsewhere() {

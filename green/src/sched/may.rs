@@ -88,19 +88,21 @@ impl Drop for MayFd {
     }
 }
 
-/// Runs `job` on a fresh OS thread and parks the calling may coroutine until it is done.
-pub(super) fn run_off_thread<T, F>(job: F) -> T
+/// Runs `job` on a fresh OS thread and parks the calling may coroutine until it is done (see
+/// [`super::run_off_thread`]).
+pub(super) fn run_off_thread<T, F>(job: F) -> zmq::Result<T>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
     let (tx, rx) = may::sync::mpsc::channel();
-    match super::spawn_blocking(move || {
-        let _ = tx.send(job());
-    }) {
-        Ok(()) => rx
-            .recv()
-            .expect("zmqloop: the thread running a blocking call panicked"),
-        Err(err) => panic!("zmqloop: cannot start a thread for a blocking call: {err}"),
-    }
+    super::spawn_blocking(job, move |outcome| {
+        let _ = tx.send(outcome); // the waiter may be gone: cancelled
+    })?;
+    // The helper thread always reports (its job's panic is caught), so the channel closes
+    // without a value only if that thread died some other way.
+    let outcome = rx
+        .recv()
+        .expect("zmqloop: the thread running a blocking call died without a report");
+    Ok(super::value_of(outcome))
 }

@@ -130,42 +130,60 @@ fn fd_wakeup_dropped() -> bool {
     false
 }
 
-/// Runs `job` (a call that blocks the OS thread) so that only the calling coroutine waits.
+/// Runs `job` (a call that blocks the OS thread) so that only the calling coroutine waits for
+/// it; on a plain thread the job simply runs here.
 ///
-/// On a plain thread the job simply runs here.
-pub(crate) fn run_off_thread<T, F>(job: F) -> T
+/// # Errors
+/// If no thread can be started for the job (it is then dropped without running), or if the
+/// backend cannot park the caller (the job then finishes on its own, unwatched).
+///
+/// # Panics
+/// With the job's own panic, raised again in the caller. In a coroutine that is cancelled while
+/// it waits (may's cancellation, [`crate::hub::JoinHandle::cancel`]), the cancellation unwinds
+/// the caller at once and the job finishes on its thread, unwatched.
+pub(crate) fn run_off_thread<T, F>(job: F) -> zmq::Result<T>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
     match current() {
-        None => job(),
+        None => Ok(job()),
         Some(Scheduler::May) => may::run_off_thread(job),
         Some(Scheduler::Hub) => hub::run_off_thread(job),
     }
 }
 
-/// Runs `job` on another OS thread without waiting for it, when called inside a coroutine;
-/// on a plain thread it runs here.
-pub(crate) fn detach_if_coroutine<F>(job: F)
-where
-    F: FnOnce() + Send + 'static,
-{
-    match current() {
-        None => job(),
-        Some(_) => {
-            if let Err(err) = spawn_blocking(job) {
-                log::error!("zmqloop: cannot start a thread for a blocking call: {err}");
-            }
-        }
-    }
-}
+/// What a job run by a backend's helper thread hands back: its value, or its panic.
+type Outcome<T> = std::thread::Result<T>;
 
-/// Starts `job` on a new OS thread named `zmqloop-blocking`: where the backends run the libzmq
-/// calls that block a thread (context termination).
-fn spawn_blocking(job: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
+/// Starts `job` on a new OS thread named `zmqloop-blocking`, where the backends run the libzmq
+/// calls that block a thread (context termination); `report` gets the job's outcome, panic
+/// included, on that thread.
+fn spawn_blocking<T: Send + 'static>(
+    job: impl FnOnce() -> T + Send + 'static,
+    report: impl FnOnce(Outcome<T>) + Send + 'static,
+) -> zmq::Result<()> {
     std::thread::Builder::new()
         .name("zmqloop-blocking".into())
-        .spawn(job)
+        .spawn(move || report(std::panic::catch_unwind(std::panic::AssertUnwindSafe(job))))
         .map(drop)
+        .map_err(|err| {
+            log::error!("zmqloop: cannot start a thread for a blocking call: {err}");
+            crate::errors::from_io(&err)
+        })
+}
+
+/// Starts `job` on its own OS thread and returns at once, for a blocking call nobody can wait
+/// for (a context dropped while its coroutine unwinds). Its failure is logged.
+pub(crate) fn detach(job: impl FnOnce() + Send + 'static) {
+    let _ = spawn_blocking(job, |outcome| {
+        if outcome.is_err() {
+            log::error!("zmqloop: a detached blocking call panicked");
+        }
+    });
+}
+
+/// The job's value, or its panic raised again in the caller.
+fn value_of<T>(outcome: Outcome<T>) -> T {
+    outcome.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
