@@ -780,6 +780,59 @@ fn periodic_callback_skips_missed_ticks_instead_of_bunching_them() {
 }
 
 #[test]
+fn a_panicking_periodic_callback_or_timer_keeps_ticking_and_logs_each_panic() {
+    within(LIMIT, || {
+        capture_logs();
+        let ioloop = IOLoop::new().unwrap();
+        let (ticks, calls) = (counter(), counter());
+        let (t, c) = (ticks.clone(), calls.clone());
+        let periodic = PeriodicCallback::new(&ioloop, ms(10), move || {
+            bump(&t);
+            panic!("tick failure on purpose");
+        });
+        periodic.start();
+        let timer = ioloop.add_timer(ms(10), 0, move || {
+            bump(&c);
+            panic!("timer failure on purpose");
+        });
+        // Stops the loop once both have failed five times. Had the first panic stopped them,
+        // only the two-second guard would end the loop, with one call each.
+        let (t, c, l) = (ticks.clone(), calls.clone(), ioloop.clone());
+        let _watch = ioloop.add_timer(ms(5), 0, move || {
+            if t.get() >= 5 && c.get() >= 5 {
+                l.stop();
+            }
+        });
+        stop_after(&ioloop, Duration::from_secs(2));
+        ioloop.start().unwrap();
+        assert!(
+            ticks.get() >= 5,
+            "{} ticks: a panic stopped the periodic callback",
+            ticks.get()
+        );
+        assert!(
+            calls.get() >= 5,
+            "{} calls: a panic stopped the timer",
+            calls.get()
+        );
+        assert!(periodic.is_running() && timer.is_active());
+        let logs = logs_here();
+        let logged = |what: &str| logs.iter().filter(|line| line.contains(what)).count();
+        assert_eq!(
+            logged("tick failure on purpose"),
+            ticks.get(),
+            "one log line per tick"
+        );
+        assert_eq!(
+            logged("timer failure on purpose"),
+            calls.get(),
+            "one log line per call"
+        );
+        periodic.stop();
+    });
+}
+
+#[test]
 fn add_timer_runs_the_given_number_of_times_or_until_cancelled() {
     within(LIMIT, || {
         let ioloop = IOLoop::new().unwrap();

@@ -6,12 +6,27 @@
 //! the pending one.
 
 use std::cell::{Cell, RefCell};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use super::ioloop::{IOLoop, Timeout};
 
 type Work = Rc<RefCell<dyn FnMut()>>;
+
+/// Runs one tick's work, catching its panic: the next tick is scheduled whatever the work did
+/// (tornado's PeriodicCallback logs a failing tick and keeps ticking), then [`rethrow`] hands
+/// the panic to the loop, which logs it once.
+fn run_work(work: &Work) -> std::thread::Result<()> {
+    catch_unwind(AssertUnwindSafe(|| (work.borrow_mut())()))
+}
+
+/// Raises a tick's panic again (after the next tick is scheduled), for the loop to log.
+fn rethrow(outcome: std::thread::Result<()>) {
+    if let Err(panic) = outcome {
+        resume_unwind(panic);
+    }
+}
 
 /// The next tick after `previous` that is not in the past: missed ticks are skipped, not
 /// bunched.
@@ -26,7 +41,8 @@ fn next_tick(previous: Instant, period: Duration, now: Instant) -> Instant {
 }
 
 /// Calls a function every `period` while started; ticks missed while the loop was busy are
-/// skipped.
+/// skipped. A tick whose work panics is logged (at error level, once per tick) and the
+/// callback keeps ticking, as tornado's does.
 pub struct PeriodicCallback {
     ioloop: IOLoop,
     period: Duration,
@@ -126,11 +142,12 @@ fn schedule(
         if !chain.is_live() {
             return;
         }
-        (work.borrow_mut())();
+        let outcome = run_work(&work);
         if chain.is_live() {
             let next = next_tick(at, period, Instant::now());
             schedule(next_loop, next, period, work, next_pending, chain);
         }
+        rethrow(outcome);
     });
     *pending.borrow_mut() = Some(timeout);
 }
@@ -159,7 +176,8 @@ impl Timer {
 
 impl IOLoop {
     /// Calls `work` every `interval`, `times` times (0 = until cancelled), like zloop's
-    /// timers.
+    /// timers. A call that panics is logged (at error level) and counts as one of the `times`;
+    /// the timer goes on.
     pub fn add_timer(
         &self,
         interval: Duration,
@@ -211,8 +229,9 @@ fn repeat(
             Some(n) => remaining.set(Some(n - 1)),
             None => {}
         }
-        (work.borrow_mut())();
+        let outcome = run_work(&work);
         repeat(next_loop, interval, work, next_pending, remaining);
+        rethrow(outcome);
     });
     *pending.borrow_mut() = Some(timeout);
 }
