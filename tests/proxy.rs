@@ -519,6 +519,28 @@ fn proxy_steerable_pauses_resumes_reports_exact_statistics_and_terminates() {
 }
 
 #[test]
+fn proxy_steerable_counts_and_ignores_an_unknown_command() {
+    run(|| {
+        let ctx = zmq::Context::new();
+        let (proxy, [producer, consumer, steer]) = spawn_steerable(
+            &ctx,
+            [
+                ("unknown-front", zmq::PULL, zmq::PUSH),
+                ("unknown-back", zmq::PUSH, zmq::PULL),
+                ("unknown-control", zmq::PAIR, zmq::PAIR),
+            ],
+        );
+        let before = zmq::unknown_proxy_commands();
+        steer.send("REWIND", 0).unwrap(); // libzmq's proxy would abort the process here
+                                          // The proxy read it (commands are handled in order) and goes on forwarding.
+        assert_eq!(statistics(&steer), [0; 8]);
+        assert_eq!(zmq::unknown_proxy_commands() - before, 1);
+        pass_through(&producer, &consumer, &[frames(&["still forwarding"])]);
+        terminate(&steer, proxy);
+    });
+}
+
+#[test]
 fn proxy_steerable_answers_statistics_over_a_rep_control_socket() {
     run(|| {
         let ctx = zmq::Context::new();

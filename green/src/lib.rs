@@ -52,7 +52,7 @@ pub use poll::{poll, PollTarget, Poller};
 pub use poll_item::PollItem;
 pub use proxy::{
     device, proxy, proxy_steerable, proxy_steerable_with_capture, proxy_with_capture,
-    ProxyStatistics, SideStatistics,
+    unknown_proxy_commands, ProxyStatistics, SideStatistics,
 };
 pub use socket::{Sendable, Socket};
 pub use spawn::{spawn, MIN_STACK_WORDS};

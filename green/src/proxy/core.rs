@@ -12,6 +12,19 @@ use crate::socket::{share_message, Socket};
 /// How many messages one direction forwards before the other gets a turn (libzmq: 1000).
 const BURST: usize = 1000;
 
+/// Commands ignored by steerable proxies, process-wide: see [`unknown_proxy_commands`].
+static UNKNOWN_COMMANDS: AtomicU64 = AtomicU64::new(0);
+
+/// How many commands the steerable proxies of this process received on their control socket
+/// and ignored because they were none of PAUSE, RESUME, TERMINATE and STATISTICS.
+///
+/// libzmq's own proxy aborts the process on such a command; a green proxy logs it (at warn
+/// level), counts it here and goes on. A control socket of type REP then stays waiting for the
+/// reply it owes (no reply is sent), as it does after PAUSE, RESUME or TERMINATE in libzmq.
+pub fn unknown_proxy_commands() -> u64 {
+    UNKNOWN_COMMANDS.load(Ordering::Relaxed)
+}
+
 /// Message and byte counts of one proxy side.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SideStatistics {
@@ -337,7 +350,10 @@ impl<'a> Proxy<'a> {
             Some(b"TERMINATE") => Command::Terminate,
             Some(b"STATISTICS") => Command::Statistics,
             _ => {
-                log::warn!("zmqloop: invalid command sent to proxy: {parts:?}");
+                let total = UNKNOWN_COMMANDS.fetch_add(1, Ordering::Relaxed) + 1;
+                log::warn!(
+                    "zmqloop: invalid command sent to proxy, ignored: {parts:?} ({total} so far)"
+                );
                 return Ok(None);
             }
         };

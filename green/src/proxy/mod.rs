@@ -8,6 +8,8 @@
 //! - the control socket takes `PAUSE`, `RESUME`, `TERMINATE` (the proxy returns `Ok`) and
 //!   `STATISTICS` (the reply is 8 frames of native-endian u64: frontend messages in, bytes in,
 //!   messages out, bytes out, then the same for the backend; a multipart message counts once);
+//! - any other command is logged, counted ([`unknown_proxy_commands`]) and ignored, where
+//!   libzmq aborts the process;
 //! - context termination ends it with `Err(ETERM)`;
 //! - at a peer's high-water mark the proxy coroutine parks in its send (back-pressure):
 //!   nothing is dropped that libzmq itself would not drop.
@@ -19,8 +21,8 @@ pub mod device;
 
 use zmq::Result;
 
+pub use self::core::{unknown_proxy_commands, ProxyStatistics, SideStatistics};
 pub(crate) use self::core::{Capture, Proxy};
-pub use self::core::{ProxyStatistics, SideStatistics};
 use crate::socket::Socket;
 
 /// Forwards messages between `frontend` and `backend` until the context is terminated
