@@ -24,6 +24,8 @@
 //!   requests, 1000 warm-up round trips first. An iteration is one round trip, timed by the
 //!   client around a run of round trips (blocking/may: a long-lived client task told by channel
 //!   how many to make; hub: `block_on` of a client task). Reported as time per round trip.
+//!   A fourth function, `hub_watchdog`, is `hub` with the blocking detector on
+//!   (`Builder::max_blocking_time(100 ms)`): its cost per task switch.
 //! - `dealer_router_inproc_1000_clients`: one long-lived ROUTER echo task and 1000 DEALER
 //!   clients over inproc, all connected and warmed (one request each) before any timing. An
 //!   iteration is 10 requests per client, each waiting for its reply; reported in requests per
@@ -74,6 +76,14 @@ mod on_hub {
         Hub::new().expect("create a hub")
     }
 
+    /// A hub with the blocking detector on.
+    pub fn watched_hub() -> Hub {
+        Hub::builder()
+            .max_blocking_time(Duration::from_millis(100))
+            .build()
+            .expect("create a hub")
+    }
+
     /// A REP echo task parked on the hub between runs; each run is a client task driven by
     /// `block_on`.
     pub struct ReqRep {
@@ -86,9 +96,13 @@ mod on_hub {
         /// Connects the pair over `transport`, starts the echo task and makes [`WARM_UP`] round
         /// trips.
         pub fn new(transport: Transport) -> ReqRep {
+            ReqRep::on(hub(), transport)
+        }
+
+        /// [`ReqRep::new`] on the given hub.
+        pub fn on(hub: Hub, transport: Transport) -> ReqRep {
             let context = green::context();
             let (req, rep) = green::req_rep_pair(&context, transport);
-            let hub = hub();
             hub.spawn(move || green::echo_rep(rep));
             let fixture = ReqRep {
                 hub,
@@ -265,6 +279,12 @@ fn req_rep(c: &mut Criterion) {
     bench_fixture!(group, "blocking", blocking::ReqRep::new(transport), 1);
     bench_fixture!(group, "may", green::ReqRep::new(transport), 1);
     bench_fixture!(group, "hub", on_hub::ReqRep::new(transport), 1);
+    bench_fixture!(
+        group,
+        "hub_watchdog",
+        on_hub::ReqRep::on(on_hub::watched_hub(), transport),
+        1
+    );
     group.finish();
 }
 
