@@ -145,8 +145,9 @@ impl Builder {
     /// a watchdog thread logs a warning once per incident and counts it
     /// ([`Hub::blocked_incidents`]). See "Blocking detection" in the [module docs](self).
     ///
-    /// Off, it costs nothing; on, the hub thread makes two plain atomic stores per task
-    /// switch and the watchdog thread wakes every `limit / 4`.
+    /// Off, it costs nothing; on, the hub thread makes three plain atomic stores and two loads
+    /// per task switch (about 4 ns, see the README's Performance section) and the watchdog
+    /// thread wakes every `limit / 4`.
     ///
     /// # Panics
     /// If `limit` is under one millisecond.

@@ -4,8 +4,8 @@
 //!
 //! # How, and what it costs
 //! The hub thread marks each task turn in a [`Watch`]: two plain atomic stores as the turn
-//! begins (the task's id, then the turn's number) and one as it ends, no lock and no clock
-//! read; with the detector off, `HubCore::resume` skips even that (one branch on an `Option`).
+//! begins (the task's id, then the turn's number), one store and one load as it ends, no lock,
+//! no read-modify-write and no clock read; with the detector off, `HubCore::resume` skips even that (one branch on an `Option`).
 //! The watchdog thread looks every quarter of `max_blocking_time`: a turn it sees at two looks
 //! has run at least the time between them, so a turn shorter than `max_blocking_time` is never
 //! reported, and a longer one is reported within 1.25 times `max_blocking_time`. The thread
