@@ -38,7 +38,7 @@ impl ZmqStream {
         self.on_recv(move |frames| match MonitorEvent::from_frames(frames) {
             Ok(event) => callback(event),
             Err(malformed) => {
-                log::warn!("zmqloop: ZmqStream::on_monitor_event dropped {malformed}")
+                log::warn!("zmqloop: ZmqStream::on_monitor_event dropped a message: {malformed}")
             }
         });
     }

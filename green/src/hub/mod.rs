@@ -149,6 +149,19 @@ impl Builder {
     /// per task switch (about 4 ns, see the README's Performance section) and the watchdog
     /// thread wakes every `limit / 4`.
     ///
+    /// ```
+    /// use std::time::Duration;
+    /// use zmqloop_green::hub::Hub;
+    ///
+    /// let hub = Hub::builder()
+    ///     .max_blocking_time(Duration::from_millis(50))
+    ///     .build()
+    ///     .unwrap();
+    /// hub.spawn(|| std::thread::sleep(Duration::from_millis(200))); // blocks the hub
+    /// hub.run();
+    /// assert_eq!(hub.blocked_incidents(), 1);
+    /// ```
+    ///
     /// # Panics
     /// If `limit` is under one millisecond.
     pub fn max_blocking_time(mut self, limit: Duration) -> Builder {
@@ -221,6 +234,13 @@ impl Hub {
 
     /// How many times this hub's blocking detector has reported a task (see
     /// [`Builder::max_blocking_time`]); always 0 without it.
+    ///
+    /// ```
+    /// let hub = zmqloop_green::hub::Hub::new().unwrap(); // no detector
+    /// hub.spawn(|| std::thread::sleep(std::time::Duration::from_millis(10)));
+    /// hub.run();
+    /// assert_eq!(hub.blocked_incidents(), 0);
+    /// ```
     pub fn blocked_incidents(&self) -> u64 {
         self.watchdog
             .as_ref()
@@ -352,6 +372,19 @@ where
 
 /// Spawns `f`, named `name`, on the hub running this code (see [`Hub::spawn_named`]).
 ///
+/// ```
+/// use zmqloop_green::hub::{self, Hub};
+///
+/// let hub = Hub::new().unwrap();
+/// let sum = hub.block_on(|| {
+///     let parts: Vec<_> = (0..3)
+///         .map(|i| hub::spawn_named(&format!("part {i}"), move || i * 10))
+///         .collect();
+///     parts.into_iter().map(|part| part.join().unwrap()).sum::<i32>()
+/// });
+/// assert_eq!(sum, 30);
+/// ```
+///
 /// # Panics
 /// Outside a running hub.
 pub fn spawn_named<F, T>(name: &str, f: F) -> JoinHandle<T>
@@ -405,6 +438,13 @@ pub struct JoinHandle<T> {
 impl<T> JoinHandle<T> {
     /// The task's id: unique within its hub (1 for the first task spawned, then counting up);
     /// the blocking detector's reports name tasks by it.
+    ///
+    /// ```
+    /// let hub = zmqloop_green::hub::Hub::new().unwrap();
+    /// let first = hub.spawn(|| ());
+    /// let second = hub.spawn(|| ());
+    /// assert_eq!((first.id(), second.id()), (1, 2));
+    /// ```
     pub fn id(&self) -> u64 {
         self.id
     }
