@@ -24,6 +24,8 @@
 //!   requests, 1000 warm-up round trips first. An iteration is one round trip, timed by the
 //!   client around a run of round trips (blocking/may: a long-lived client task told by channel
 //!   how many to make; hub: `block_on` of a client task). Reported as time per round trip.
+//!   A fourth function, `hub_watchdog`, is `hub` with the blocking detector on
+//!   (`Builder::max_blocking_time(100 ms)`): its cost per task switch.
 //! - `dealer_router_inproc_1000_clients`: one long-lived ROUTER echo task and 1000 DEALER
 //!   clients over inproc, all connected and warmed (one request each) before any timing. An
 //!   iteration is 10 requests per client, each waiting for its reply; reported in requests per
@@ -37,6 +39,10 @@
 //!   1000 `spawn`s then `run()`; may: 1000 spawns then `join` each; blocking: 1000
 //!   `std::thread::spawn`s then `join` each). An iteration is one task, so criterion reports the
 //!   time per spawn + join.
+//!
+//! - `yield_switch_100_tasks`: 100 hub tasks yielding in turn, no I/O; an iteration is one
+//!   yield (one task switch). `hub` and `hub_watchdog` only: the blocking detector's cost per
+//!   switch, which a round trip's system calls would hide.
 //!
 //! Run with `cargo bench --bench hub` (one to one and a half minutes on 2 cores, most of it
 //! criterion's plotting: under a minute with `-- --noplot`; `-- --quick` for a rough pass, or a
@@ -58,6 +64,8 @@ const CLIENTS: usize = 1000;
 const REQUESTS_PER_CLIENT: u64 = 10;
 /// Tasks spawned before they are joined in the spawn benchmark.
 const SPAWN_BATCH: u64 = 1000;
+/// Tasks taking turns in the task-switch benchmark.
+const YIELD_TASKS: u64 = 100;
 
 /// Every task a hub task on the calling thread, running the socket code of `fixtures::green`.
 mod on_hub {
@@ -74,6 +82,14 @@ mod on_hub {
         Hub::new().expect("create a hub")
     }
 
+    /// A hub with the blocking detector on.
+    pub fn watched_hub() -> Hub {
+        Hub::builder()
+            .max_blocking_time(Duration::from_millis(100))
+            .build()
+            .expect("create a hub")
+    }
+
     /// A REP echo task parked on the hub between runs; each run is a client task driven by
     /// `block_on`.
     pub struct ReqRep {
@@ -86,9 +102,13 @@ mod on_hub {
         /// Connects the pair over `transport`, starts the echo task and makes [`WARM_UP`] round
         /// trips.
         pub fn new(transport: Transport) -> ReqRep {
+            ReqRep::on(hub(), transport)
+        }
+
+        /// [`ReqRep::new`] on the given hub.
+        pub fn on(hub: Hub, transport: Transport) -> ReqRep {
             let context = green::context();
             let (req, rep) = green::req_rep_pair(&context, transport);
-            let hub = hub();
             hub.spawn(move || green::echo_rep(rep));
             let fixture = ReqRep {
                 hub,
@@ -208,6 +228,22 @@ mod on_hub {
     pub fn spawn_hub() -> Hub {
         hub()
     }
+
+    /// Has [`crate::YIELD_TASKS`] tasks yield in turn until they have made `count` yields in
+    /// all (rounded up to a multiple of the task count); returns the time, spawns included.
+    pub fn yield_switches(hub: &Hub, count: u64) -> Duration {
+        let per_task = count.div_ceil(crate::YIELD_TASKS);
+        let start = Instant::now();
+        for _ in 0..crate::YIELD_TASKS {
+            hub.spawn(move || {
+                for _ in 0..per_task {
+                    zmqloop::green::hub::yield_now();
+                }
+            });
+        }
+        hub.run();
+        start.elapsed()
+    }
 }
 
 /// Runs `count` tasks as `run_batch(n)` calls of at most [`SPAWN_BATCH`] tasks each, where
@@ -265,6 +301,12 @@ fn req_rep(c: &mut Criterion) {
     bench_fixture!(group, "blocking", blocking::ReqRep::new(transport), 1);
     bench_fixture!(group, "may", green::ReqRep::new(transport), 1);
     bench_fixture!(group, "hub", on_hub::ReqRep::new(transport), 1);
+    bench_fixture!(
+        group,
+        "hub_watchdog",
+        on_hub::ReqRep::on(on_hub::watched_hub(), transport),
+        1
+    );
     group.finish();
 }
 
@@ -302,10 +344,26 @@ fn spawn_join(c: &mut Criterion) {
     group.finish();
 }
 
+/// Task switches without I/O, on a plain hub and on one with the blocking detector on: the
+/// detector's cost per switch, where a round trip's system calls would drown it.
+fn yield_switch(c: &mut Criterion) {
+    let mut group = c.benchmark_group(format!("yield_switch_{YIELD_TASKS}_tasks"));
+    group.throughput(Throughput::Elements(1));
+    for (name, hub) in [
+        ("hub", on_hub::spawn_hub()),
+        ("hub_watchdog", on_hub::watched_hub()),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| on_hub::yield_switches(&hub, iters))
+        });
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = fixtures::short_criterion();
-    targets = req_rep, dealer_router, spawn_join
+    targets = req_rep, dealer_router, spawn_join, yield_switch
 }
 
 fn main() {

@@ -35,8 +35,8 @@ use std::cell::{Cell, RefCell};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::io::RawFd;
 use std::rc::Rc;
-use std::sync::{mpsc, Mutex, Once};
-use std::thread::{self, ThreadId};
+use std::sync::mpsc;
+use std::thread;
 use std::time::{Duration, Instant};
 
 use zmqloop::eventloop::{Frames, IOLoop, PeriodicCallback, Ticket, Timer, ZmqStream};
@@ -58,7 +58,7 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    capture_logs();
+    common::logs::capture();
     common::on_thread(limit, body)
 }
 
@@ -72,48 +72,6 @@ where
         let hub = Hub::new().unwrap();
         hub.block_on(body)
     })
-}
-
-/// Warnings and errors logged by the library, with the thread that logged them.
-static LOGS: Mutex<Vec<(ThreadId, log::Level, String)>> = Mutex::new(Vec::new());
-
-struct Capture;
-
-impl log::Log for Capture {
-    fn enabled(&self, metadata: &log::Metadata) -> bool {
-        metadata.level() <= log::Level::Warn
-    }
-
-    fn log(&self, record: &log::Record) {
-        if self.enabled(record.metadata()) {
-            LOGS.lock().unwrap_or_else(|e| e.into_inner()).push((
-                thread::current().id(),
-                record.level(),
-                record.args().to_string(),
-            ));
-        }
-    }
-
-    fn flush(&self) {}
-}
-
-fn capture_logs() {
-    static INIT: Once = Once::new();
-    INIT.call_once(|| {
-        log::set_logger(&Capture).expect("no other logger in this test binary");
-        log::set_max_level(log::LevelFilter::Warn);
-    });
-}
-
-/// The warnings and errors logged on the calling thread so far.
-fn logs_here() -> Vec<String> {
-    let me = thread::current().id();
-    LOGS.lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .iter()
-        .filter(|(thread, _, _)| *thread == me)
-        .map(|(_, level, message)| format!("{level}: {message}"))
-        .collect()
 }
 
 /// A record shared with loop callbacks.
@@ -782,7 +740,7 @@ fn periodic_callback_skips_missed_ticks_instead_of_bunching_them() {
 #[test]
 fn a_panicking_periodic_callback_or_timer_keeps_ticking_and_logs_each_panic() {
     within(LIMIT, || {
-        capture_logs();
+        common::logs::capture();
         let ioloop = IOLoop::new().unwrap();
         let (ticks, calls) = (counter(), counter());
         let (t, c) = (ticks.clone(), calls.clone());
@@ -816,7 +774,7 @@ fn a_panicking_periodic_callback_or_timer_keeps_ticking_and_logs_each_panic() {
             calls.get()
         );
         assert!(periodic.is_running() && timer.is_active());
-        let logs = logs_here();
+        let logs = common::logs::here();
         let logged = |what: &str| logs.iter().filter(|line| line.contains(what)).count();
         assert_eq!(
             logged("tick failure on purpose"),
@@ -1093,9 +1051,9 @@ fn context_termination_ends_start_with_ok() {
         assert_eq!(outcome, Ok(()), "ETERM must end start() with Ok");
         assert_eq!(destroyed.recv().unwrap(), Ok(()));
         assert!(
-            logs_here().is_empty(),
+            common::logs::here().is_empty(),
             "ETERM was not quiet: {:?}",
-            logs_here()
+            common::logs::here()
         );
         // Closed, the loop holds nothing of the dead context and runs again.
         stop_after(&ioloop, ms(10));
@@ -1161,7 +1119,7 @@ fn panicking_handlers_callbacks_and_timeouts_are_logged_and_the_loop_goes_on() {
             ]
         );
         assert_eq!(handled.get(), 2, "the fd handler was not called again");
-        let logs = logs_here();
+        let logs = common::logs::here();
         for what in ["callback", "timeout", "handler"] {
             assert!(
                 logs.iter()
@@ -1556,9 +1514,9 @@ fn a_panicking_receive_callback_does_not_stall_the_stream() {
         assert_eq!(*got.borrow(), [frames(&["next"])]);
         assert!(stream.receiving());
         assert!(
-            logs_here().iter().any(|l| l.contains("panicked")),
+            common::logs::here().iter().any(|l| l.contains("panicked")),
             "the panic was not logged: {:?}",
-            logs_here()
+            common::logs::here()
         );
         stream.close(None);
     });
@@ -1712,9 +1670,9 @@ fn context_termination_ends_a_loop_with_streams_quietly() {
         let (outcome, _) = terminate_under_streams();
         assert_eq!(outcome, Ok(()), "ETERM must end start() with Ok");
         assert!(
-            logs_here().is_empty(),
+            common::logs::here().is_empty(),
             "ETERM was not quiet: {:?}",
-            logs_here()
+            common::logs::here()
         );
     });
 }

@@ -38,6 +38,7 @@ mod context;
 mod errors;
 pub mod fallback;
 pub mod hub;
+pub mod monitor;
 mod poll;
 mod poll_item;
 mod proxy;

@@ -12,9 +12,11 @@
 //! reachable as `zmqloop::green::eventloop` for that use.
 //!
 //! Files: `ioloop.rs` (handlers, callbacks, the loop), `timers.rs` (timeouts), `periodic.rs`
-//! (periodic callbacks, repeating timers, tickets), `stream.rs` (ZmqStream).
+//! (periodic callbacks, repeating timers, tickets), `stream.rs` (ZmqStream), `monitor.rs`
+//! (socket monitor events on a ZmqStream).
 
 mod ioloop;
+mod monitor;
 mod periodic;
 mod stream;
 mod timers;

@@ -24,6 +24,7 @@ use corosensei::stack::DefaultStack;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
 use super::stack_pool::StackPool;
+use super::watchdog::Watch;
 use crate::wake_fd::WakeFd;
 
 /// How a parked task is resumed.
@@ -71,6 +72,8 @@ enum State {
 
 struct Slot {
     generation: u32,
+    /// The task's id: unique in its hub, never reused (the watchdog's reports name it).
+    id: u64,
     /// Spawned and not finished.
     alive: bool,
     task: Option<Task>,
@@ -126,6 +129,8 @@ struct Tasks {
     /// Registered fds: token -> the task parked on it.
     fds: FdTable,
     stacks: StackPool,
+    /// The id of the last task spawned (ids start at 1).
+    last_id: u64,
 }
 
 /// One hub's state. Lives in an `Rc` owned by [`super::Hub`].
@@ -135,6 +140,9 @@ pub(crate) struct HubCore {
     pub(crate) epoll: Arc<OwnedFd>,
     pub(crate) remote: Arc<Remote>,
     stopping: Cell<bool>,
+    /// The blocking detector's shared state, when `Builder::max_blocking_time` turned it on:
+    /// [`HubCore::resume`] marks the start and end of every task turn in it.
+    pub(crate) watch: Option<Arc<Watch>>,
 }
 
 thread_local! {
@@ -183,6 +191,12 @@ pub(crate) fn current_task() -> Option<TaskKey> {
     CURRENT_TASK.with(Cell::get)
 }
 
+/// The id of the hub task running on this thread, if any.
+pub(crate) fn current_task_id() -> Option<u64> {
+    let key = current_task()?;
+    with_current(|hub| hub.task_id(key))
+}
+
 /// The running hub's id, if any.
 pub(crate) fn current_id() -> Option<u64> {
     let hub = CURRENT_HUB.with(Cell::get);
@@ -196,7 +210,11 @@ fn last_os_error() -> std::io::Error {
 
 impl HubCore {
     /// A new hub core. It only ever lives in an `Rc`: `current_hub` relies on that.
-    pub(crate) fn new(stack_size: usize, pooled_stacks: usize) -> std::io::Result<Rc<HubCore>> {
+    pub(crate) fn new(
+        stack_size: usize,
+        pooled_stacks: usize,
+        watch: Option<Arc<Watch>>,
+    ) -> std::io::Result<Rc<HubCore>> {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         // SAFETY: plain syscall; the fd is owned by an OwnedFd right after.
         let epoll = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
@@ -222,6 +240,7 @@ impl HubCore {
                 timers: BinaryHeap::new(),
                 fds: FdTable::default(),
                 stacks: StackPool::new(stack_size, pooled_stacks),
+                last_id: 0,
             }),
             epoll,
             remote: Arc::new(Remote {
@@ -230,6 +249,7 @@ impl HubCore {
                 stop: AtomicBool::new(false),
             }),
             stopping: Cell::new(false),
+            watch,
         }))
     }
 
@@ -274,6 +294,7 @@ impl HubCore {
             None => {
                 state.slots.push(Slot {
                     generation: 0,
+                    id: 0,
                     alive: false,
                     task: None,
                     state: State::Running,
@@ -285,8 +306,11 @@ impl HubCore {
                 (state.slots.len() - 1) as u32
             }
         };
+        state.last_id += 1;
+        let id = state.last_id;
         let slot = &mut state.slots[index as usize];
         slot.generation = slot.generation.wrapping_add(1);
+        slot.id = id;
         slot.task = Some(task);
         slot.alive = true;
         slot.state = State::Ready(Resume::Run);
@@ -300,6 +324,14 @@ impl HubCore {
         state.live += 1;
         state.ready.push_back(key);
         key
+    }
+
+    /// The id of a task that has not finished.
+    pub(crate) fn task_id(&self, key: TaskKey) -> Option<u64> {
+        self.state
+            .borrow_mut()
+            .slot_checked(key)
+            .map(|slot| slot.id)
     }
 
     /// Wakes a parked task (no-op for a task that is not parked or no longer exists).
@@ -441,7 +473,7 @@ impl HubCore {
     }
 
     fn resume(&self, key: TaskKey) {
-        let (mut task, why) = {
+        let (mut task, why, id) = {
             let mut state = self.state.borrow_mut();
             let Some(slot) = state.slot_checked(key) else {
                 return;
@@ -454,10 +486,18 @@ impl HubCore {
             (
                 slot.task.take().expect("a ready task has its coroutine"),
                 why,
+                slot.id,
             )
         };
         let outer = CURRENT_TASK.with(|current| current.replace(Some(key)));
+        let watched = self
+            .watch
+            .as_ref()
+            .map(|watch| (watch, watch.turn_begins(id)));
         let outcome = task.resume(why);
+        if let Some((watch, turn)) = watched {
+            watch.turn_ends(turn);
+        }
         CURRENT_TASK.with(|current| current.set(outer));
         let mut state = self.state.borrow_mut();
         match outcome {

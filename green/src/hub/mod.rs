@@ -47,9 +47,51 @@
 //! Each task gets its own stack ([`Builder::stack_size`], 64 KiB by default; mapped with a guard
 //! page and committed lazily, so untouched pages cost no memory). Finished tasks return their
 //! stack to a per-hub pool ([`Builder::pooled_stacks`]).
+//!
+//! # Blocking detection (gevent's `monitor_thread`)
+//! A task that blocks the thread (`std::thread::sleep`, a `std::sync::mpsc` receive, a `Mutex`
+//! held elsewhere, blocking file or network I/O, a long computation) stalls every other task
+//! of its hub until it parks. With [`Builder::max_blocking_time`] a watchdog thread reports
+//! each *incident*, a turn of a task (from its resumption to its next park, yield or end)
+//! longer than that, once:
+//! - `log::warn!` while it happens: `zmqloop hub: task 7 "fetcher" has run 104 ms without
+//!   parking; every other task of its hub is stalled (max_blocking_time 100 ms): move
+//!   thread-blocking calls off the hub`;
+//! - [`Hub::blocked_incidents`] counts it;
+//! - `log::info!` when the task parks again, with how long the stall lasted (at least).
+//!
+//! Tasks are named by their id ([`JoinHandle::id`]) and by the name given to
+//! [`Hub::spawn_named`] or [`spawn_named`]. A turn shorter than `max_blocking_time` is never
+//! reported; a longer one is reported within 1.25 times `max_blocking_time`. Time the OS
+//! takes the hub thread away counts as running (the other tasks wait all the same).
+//!
+//! ```
+//! use std::time::Duration;
+//! use zmqloop_green::hub::{self, Hub};
+//!
+//! let hub = Hub::builder()
+//!     .max_blocking_time(Duration::from_millis(100))
+//!     .build()
+//!     .unwrap();
+//! let well_behaved = hub.spawn_named("polite", || hub::sleep(Duration::from_millis(150)));
+//! let blocker = hub.spawn_named("rude", || std::thread::sleep(Duration::from_millis(300)));
+//! hub.run();
+//! // Logged: zmqloop hub: task 2 "rude" has run 1xx ms without parking; ...
+//! assert_eq!(blocker.id(), 2);
+//! assert_eq!(hub.blocked_incidents(), 1);
+//! ```
+//!
+//! **may coroutines** get no such detector: may offers no hook on coroutine switches, so
+//! nothing can tell which coroutine holds a worker thread. Instead: keep thread-blocking work
+//! off the workers (a `std::thread`, with a may channel for the result); watch liveness with a
+//! heartbeat coroutine that sleeps (`may::coroutine::sleep`) a short period and logs when it
+//! wakes much later than asked (that says *that* a worker stalled, not who stalled it); and to
+//! find the culprit, run the same code as hub tasks with `max_blocking_time`: green sockets
+//! behave the same there.
 
 mod core;
 mod stack_pool;
+mod watchdog;
 
 use std::cell::RefCell;
 use std::marker::PhantomData;
@@ -61,6 +103,7 @@ use self::core::current_hub;
 pub(crate) use self::core::Remote;
 pub(crate) use self::core::{current_id, epoll_remove, in_task, with_current, Resume, Wait};
 use self::core::{HubCore, TaskKey};
+use self::watchdog::Watchdog;
 
 /// The panic payload of a task that was cancelled (see [`JoinHandle::cancel`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +114,8 @@ pub struct Cancelled;
 pub struct Builder {
     stack_size: usize,
     pooled_stacks: usize,
+    /// `Some` turns the blocking detector on (at least 1 ms).
+    max_blocking_time: Option<Duration>,
 }
 
 impl Default for Builder {
@@ -78,6 +123,7 @@ impl Default for Builder {
         Builder {
             stack_size: 64 * 1024,
             pooled_stacks: 1024,
+            max_blocking_time: None,
         }
     }
 }
@@ -95,10 +141,46 @@ impl Builder {
         self
     }
 
-    /// Creates the hub on the current thread.
+    /// Reports every task that runs longer than `limit` without parking (off by default):
+    /// a watchdog thread logs a warning once per incident and counts it
+    /// ([`Hub::blocked_incidents`]). See "Blocking detection" in the [module docs](self).
+    ///
+    /// Off, it costs nothing; on, the hub thread makes three plain atomic stores and two loads
+    /// per task switch (about 4 ns, see the README's Performance section) and the watchdog
+    /// thread wakes every `limit / 4`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use zmqloop_green::hub::Hub;
+    ///
+    /// let hub = Hub::builder()
+    ///     .max_blocking_time(Duration::from_millis(50))
+    ///     .build()
+    ///     .unwrap();
+    /// hub.spawn(|| std::thread::sleep(Duration::from_millis(200))); // blocks the hub
+    /// hub.run();
+    /// assert_eq!(hub.blocked_incidents(), 1);
+    /// ```
+    ///
+    /// # Panics
+    /// If `limit` is under one millisecond.
+    pub fn max_blocking_time(mut self, limit: Duration) -> Builder {
+        assert!(
+            limit >= Duration::from_millis(1),
+            "zmqloop hub: max_blocking_time must be at least 1 ms, got {limit:?}"
+        );
+        self.max_blocking_time = Some(limit);
+        self
+    }
+
+    /// Creates the hub on the current thread (and its watchdog thread, if
+    /// [`max_blocking_time`](Builder::max_blocking_time) is set).
     pub fn build(self) -> std::io::Result<Hub> {
+        let watchdog = self.max_blocking_time.map(Watchdog::start).transpose()?;
+        let watch = watchdog.as_ref().map(Watchdog::watch);
         Ok(Hub {
-            core: HubCore::new(self.stack_size, self.pooled_stacks)?,
+            core: HubCore::new(self.stack_size, self.pooled_stacks, watch)?,
+            watchdog,
         })
     }
 }
@@ -106,6 +188,9 @@ impl Builder {
 /// A single-threaded scheduler of green tasks. `!Send`: it lives on the thread that made it.
 pub struct Hub {
     core: Rc<HubCore>,
+    /// The blocking detector's thread, when [`Builder::max_blocking_time`] is set; it shares
+    /// its state with `core.watch` and stops when the hub is dropped.
+    watchdog: Option<Watchdog>,
 }
 
 impl Hub {
@@ -126,6 +211,40 @@ impl Hub {
         T: 'static,
     {
         spawn_on(&self.core, f)
+    }
+
+    /// Spawns `f` as a task named `name`: the blocking detector's reports show the name (see
+    /// [`Builder::max_blocking_time`]; without it the name is not kept).
+    ///
+    /// ```
+    /// use zmqloop_green::hub::Hub;
+    ///
+    /// let hub = Hub::new().unwrap();
+    /// let task = hub.spawn_named("answer", || 42);
+    /// hub.run();
+    /// assert_eq!(task.join().unwrap(), 42);
+    /// ```
+    pub fn spawn_named<F, T>(&self, name: &str, f: F) -> JoinHandle<T>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        spawn_named_on(&self.core, name, f)
+    }
+
+    /// How many times this hub's blocking detector has reported a task (see
+    /// [`Builder::max_blocking_time`]); always 0 without it.
+    ///
+    /// ```
+    /// let hub = zmqloop_green::hub::Hub::new().unwrap(); // no detector
+    /// hub.spawn(|| std::thread::sleep(std::time::Duration::from_millis(10)));
+    /// hub.run();
+    /// assert_eq!(hub.blocked_incidents(), 0);
+    /// ```
+    pub fn blocked_incidents(&self) -> u64 {
+        self.watchdog
+            .as_ref()
+            .map_or(0, |watchdog| watchdog.watch().incidents())
     }
 
     /// Runs the hub until every task has finished or [`Hub::stop`] (or a [`HubHandle`]'s
@@ -213,9 +332,30 @@ where
     JoinHandle {
         cell,
         key,
+        id: core
+            .task_id(key)
+            .expect("a task just spawned has not finished"),
         hub: Rc::downgrade(core),
         marker: PhantomData,
     }
+}
+
+/// Spawns `f` on `core`, registering `name` with its blocking detector (if any) while the
+/// task lives.
+fn spawn_named_on<F, T>(core: &Rc<HubCore>, name: &str, f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+{
+    let Some(watch) = core.watch.clone() else {
+        return spawn_on(core, f);
+    };
+    let name: Arc<str> = name.into();
+    spawn_on(core, move || {
+        let id = self::core::current_task_id().expect("a task body runs in its task");
+        let _name = watch.name_task(id, name);
+        f()
+    })
 }
 
 /// Spawns `f` on the hub running this code.
@@ -228,6 +368,31 @@ where
     T: 'static,
 {
     spawn_on(&current_hub(), f)
+}
+
+/// Spawns `f`, named `name`, on the hub running this code (see [`Hub::spawn_named`]).
+///
+/// ```
+/// use zmqloop_green::hub::{self, Hub};
+///
+/// let hub = Hub::new().unwrap();
+/// let sum = hub.block_on(|| {
+///     let parts: Vec<_> = (0..3)
+///         .map(|i| hub::spawn_named(&format!("part {i}"), move || i * 10))
+///         .collect();
+///     parts.into_iter().map(|part| part.join().unwrap()).sum::<i32>()
+/// });
+/// assert_eq!(sum, 30);
+/// ```
+///
+/// # Panics
+/// Outside a running hub.
+pub fn spawn_named<F, T>(name: &str, f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+{
+    spawn_named_on(&current_hub(), name, f)
 }
 
 /// Parks the calling hub task for `duration` (other tasks run meanwhile). Outside a hub task
@@ -264,11 +429,26 @@ struct JoinCell<T> {
 pub struct JoinHandle<T> {
     cell: Rc<RefCell<JoinCell<T>>>,
     key: TaskKey,
+    /// The task's id (see [`JoinHandle::id`]).
+    id: u64,
     hub: Weak<HubCore>,
     marker: PhantomData<*const ()>,
 }
 
 impl<T> JoinHandle<T> {
+    /// The task's id: unique within its hub (1 for the first task spawned, then counting up);
+    /// the blocking detector's reports name tasks by it.
+    ///
+    /// ```
+    /// let hub = zmqloop_green::hub::Hub::new().unwrap();
+    /// let first = hub.spawn(|| ());
+    /// let second = hub.spawn(|| ());
+    /// assert_eq!((first.id(), second.id()), (1, 2));
+    /// ```
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
     /// Whether the task has finished (returned, panicked or been cancelled).
     pub fn is_finished(&self) -> bool {
         self.cell.borrow().result.is_some()

@@ -7,8 +7,10 @@
 //!
 //! Files: `mod.rs` (this: the type, its lifecycle, sending and receiving), `wait.rs` (the socket
 //! as the readiness rule sees it), `options.rs` (the delegated socket options), `raw.rs` (the
-//! one unsafe call: sending a message libzmq leaves intact on EAGAIN).
+//! one unsafe call: sending a message libzmq leaves intact on EAGAIN), `monitor.rs` (socket
+//! monitors and their safe teardown).
 
+mod monitor;
 mod options;
 mod raw;
 mod wait;
@@ -44,6 +46,9 @@ pub struct Socket {
     raw: *mut c_void,
     /// Keeps the context alive (and unterminated) while this socket lives, as `zmq` does.
     context: Option<Context>,
+    /// Links to this socket's monitor socket, or, on a monitor socket, to the socket it
+    /// monitors. Invariant: ended (`MonitorLinks::end`) before `inner` is closed.
+    monitor_links: monitor::MonitorLinks,
 }
 
 // SAFETY: a libzmq socket may be used from any thread as long as uses do not overlap (the same
@@ -84,12 +89,18 @@ impl Socket {
             inner: ManuallyDrop::new(inner),
             raw,
             context,
+            monitor_links: monitor::MonitorLinks::default(),
         }
     }
 
     /// Consumes the socket and returns the raw libzmq socket pointer, as
     /// `zmq::Socket::into_raw` does (the caller must close it, or pass it to `from_raw`).
+    ///
+    /// A monitor started by [`get_monitor_socket`](Socket::get_monitor_socket) on this socket
+    /// (or, on a monitor socket, the monitoring it reads) stops first: once raw, the socket's
+    /// closing can no longer be seen.
     pub fn into_raw(mut self) -> *mut c_void {
+        self.monitor_links.end();
         self.registration.get_mut().release();
         drop(self.context.take());
         // SAFETY: `self` is forgotten right below, so `inner` is taken out exactly once and
@@ -130,14 +141,11 @@ impl Socket {
         self.inner.connect(endpoint)
     }
 
-    /// Disconnects from a previously connected `endpoint`.
+    /// Disconnects from a previously connected `endpoint`. `EINVAL` on a monitor socket in use
+    /// (see [`get_monitor_socket`](Socket::get_monitor_socket)).
     pub fn disconnect(&self, endpoint: &str) -> Result<()> {
+        self.monitor_links.check_disconnect()?;
         self.inner.disconnect(endpoint)
-    }
-
-    /// Publishes this socket's `events` on a PAIR socket bound at `monitor_endpoint`.
-    pub fn monitor(&self, monitor_endpoint: &str, events: i32) -> Result<()> {
-        self.inner.monitor(monitor_endpoint, events)
     }
 
     /// Sends one message part; in a coroutine, parks until the socket can take it.
@@ -270,6 +278,8 @@ impl Socket {
 
 impl Drop for Socket {
     fn drop(&mut self) {
+        // Monitoring stops before either socket of a monitor pair closes (libzmq #3575).
+        self.monitor_links.end();
         // The registration goes first: once `inner` is closed, libzmq's reaper closes the fd
         // and may hand its number to a new socket.
         self.registration.get_mut().release();

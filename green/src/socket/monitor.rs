@@ -1,0 +1,225 @@
+//! Socket monitoring: [`Socket::monitor`], [`Socket::get_monitor_socket`] and
+//! [`Socket::disable_monitor`], with a teardown that cannot hang libzmq.
+//!
+//! # Why monitoring needs care (libzmq 4.3)
+//! `zmq_socket_monitor` makes the monitored socket own a hidden PAIR socket bound at the
+//! monitor endpoint, and every event is a *blocking* send on it, made by whichever thread
+//! notices the event (often libzmq's I/O thread) while it holds the socket's monitor lock. So:
+//! - if the user's PAIR is closed while monitoring is on, the next event blocks that thread
+//!   forever: libzmq's I/O thread stops serving every socket of the context, and closing the
+//!   monitored socket or terminating the context then hangs too (libzmq #3575);
+//! - if nobody reads the events, the same happens once the pipe's high-water mark is reached.
+//!
+//! The monitor socket [`Socket::get_monitor_socket`] hands out therefore has an unlimited
+//! receive queue (`RCVHWM` 0: unread events cost memory, never a stalled I/O thread), and it is
+//! tied to the socket it monitors by a [`Link`]: whichever of the two is closed first turns
+//! monitoring off (`zmq_socket_monitor(socket, NULL, 0)`) before anything is closed, so the
+//! hidden PAIR never outlives its reader. Context termination stops monitoring inside libzmq
+//! (every socket gets ETERM and drops its monitor), so closing in any order is safe.
+
+use std::cell::RefCell;
+use std::os::raw::c_void;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use zmq::Result;
+
+use super::Socket;
+use crate::errors::zmq_errno;
+
+/// A socket's ends of monitor links (a field of every [`Socket`]).
+#[derive(Default)]
+pub(crate) struct MonitorLinks {
+    /// On a monitored socket: the link to the monitor socket `get_monitor_socket` handed out
+    /// last. Replaced by the next `get_monitor_socket`, taken by `monitor`, `disable_monitor`
+    /// and the socket's close.
+    monitored_by: RefCell<Option<Arc<Link>>>,
+    /// On a monitor socket made by `get_monitor_socket`: the link to the socket it monitors.
+    monitoring: Option<Arc<Link>>,
+}
+
+/// What a monitored socket and its monitor socket share.
+pub(crate) struct Link {
+    /// The monitored libzmq socket while monitoring through this link is on. Invariant: while
+    /// `Some`, the pointer is an open socket: every path that closes the monitored socket (or
+    /// starts another monitor on it) takes it out first, under this lock.
+    target: Mutex<Option<Target>>,
+}
+
+/// A monitored socket's pointer, handed to the thread that ends monitoring.
+struct Target(*mut c_void);
+
+// SAFETY: the only call made through the pointer is `zmq_socket_monitor(target, NULL, 0)`,
+// which libzmq serialises with the socket's own event sends under its monitor mutex (the same
+// lock that lets libzmq's I/O thread emit events while the owner uses the socket), and the
+// link's invariant keeps the socket open while the pointer is reachable.
+unsafe impl Send for Target {}
+
+impl Link {
+    fn lock(&self) -> MutexGuard<'_, Option<Target>> {
+        self.target.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Turns monitoring through this link off, if it still is on.
+    fn stop(&self) {
+        if let Some(target) = self.lock().take() {
+            stop_monitoring(target.0);
+        }
+    }
+}
+
+impl MonitorLinks {
+    /// Ends every link of a socket about to be closed or handed out raw (`into_raw`): after
+    /// this, neither end can reach the socket's pointer.
+    pub(crate) fn end(&mut self) {
+        if let Some(link) = self.monitored_by.get_mut().take() {
+            link.stop();
+        }
+        if let Some(link) = self.monitoring.take() {
+            link.stop();
+        }
+    }
+
+    /// EINVAL on a monitor socket while monitoring through it is on: its one connection is
+    /// to the monitor endpoint, and disconnecting it would leave libzmq's hidden PAIR without
+    /// a reader.
+    pub(crate) fn check_disconnect(&self) -> Result<()> {
+        match &self.monitoring {
+            Some(link) if link.lock().is_some() => {
+                log::debug!("zmqloop: refused to disconnect a monitor socket in use");
+                Err(zmq::Error::EINVAL)
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// `zmq_socket_monitor(socket, NULL, 0)`: stops the socket's monitor (libzmq closes its hidden
+/// PAIR, after sending `MONITOR_STOPPED` if that event was asked for).
+fn stop_monitoring(socket: *mut c_void) {
+    // SAFETY: callers pass an open socket (see `Link::target` and `Target`); a null endpoint
+    // is libzmq's documented-in-code way to deregister the monitor.
+    let rc = unsafe { zmq_sys::zmq_socket_monitor(socket, std::ptr::null(), 0) };
+    if rc == -1 {
+        // ETERM: the context's termination already stopped the monitor.
+        log::debug!("zmqloop: stopping a socket monitor: {}", zmq_errno());
+    }
+}
+
+/// A fresh monitor endpoint name.
+fn next_endpoint() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "inproc://zmqloop-monitor-{}",
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+impl Socket {
+    /// Publishes this socket's `events` (a mask of `zmq::SocketEvent`s) on a PAIR socket
+    /// bound at `monitor_endpoint` (an `inproc://` address), as `zmq::Socket::monitor` does.
+    ///
+    /// Prefer [`get_monitor_socket`](Socket::get_monitor_socket): with this call, closing your
+    /// PAIR while monitoring is on hangs libzmq's I/O thread at the next event (call
+    /// [`disable_monitor`](Socket::disable_monitor) first), and so does leaving more than
+    /// about 2000 events unread. This call replaces a monitor started by
+    /// `get_monitor_socket`.
+    pub fn monitor(&self, monitor_endpoint: &str, events: i32) -> Result<()> {
+        self.replace_monitor(|| self.inner.monitor(monitor_endpoint, events))
+    }
+
+    /// Starts monitoring this socket and returns a green PAIR socket that receives its
+    /// `events` (a mask of `zmq::SocketEvent`s; `SocketEvent::ALL as i32` for all), as pyzmq's
+    /// `socket.get_monitor_socket` does. Read them with
+    /// [`recv_monitor_message`](crate::monitor::recv_monitor_message).
+    ///
+    /// The two sockets may be closed in any order, and the context terminated at any point:
+    /// whichever socket goes first turns monitoring off, so libzmq never blocks on an event
+    /// nobody can read (libzmq #3575). Unread events queue without limit (the monitor socket's
+    /// `RCVHWM` is 0) rather than stall libzmq's I/O thread. Calling this again replaces the
+    /// previous monitor (which gets `MONITOR_STOPPED` if it asked for it, and nothing after).
+    ///
+    /// Errors: `EINVAL` for events outside `0..=0xFFFF`, `ETERM` once the context is
+    /// terminated, `ENOTSUP` on a socket made by [`Socket::from_raw`], which has no context
+    /// to create the monitor socket in. Disconnecting the monitor socket fails with `EINVAL`
+    /// while monitoring through it is on.
+    ///
+    /// ```
+    /// use zmqloop_green as zmq;
+    /// use zmq::monitor::recv_monitor_message;
+    ///
+    /// let ctx = zmq::Context::new();
+    /// let server = ctx.socket(zmq::REP).unwrap();
+    /// let endpoint = "tcp://127.0.0.1:*";
+    /// let events = server
+    ///     .get_monitor_socket(zmq::SocketEvent::LISTENING as i32 | zmq::SocketEvent::ACCEPTED as i32)
+    ///     .unwrap();
+    /// server.bind(endpoint).unwrap();
+    /// let client = ctx.socket(zmq::REQ).unwrap();
+    /// client.connect(&server.get_last_endpoint().unwrap().unwrap()).unwrap();
+    ///
+    /// let listening = recv_monitor_message(&events, 0).unwrap().unwrap();
+    /// assert_eq!(listening.event, zmq::SocketEvent::LISTENING);
+    /// let accepted = recv_monitor_message(&events, 0).unwrap().unwrap();
+    /// assert_eq!(accepted.event, zmq::SocketEvent::ACCEPTED);
+    /// ```
+    pub fn get_monitor_socket(&self, events: i32) -> Result<Socket> {
+        let context = self.context.as_ref().ok_or(zmq::Error::ENOTSUP)?;
+        let mut monitor = context.socket(zmq::PAIR)?;
+        monitor.set_rcvhwm(0)?;
+        let endpoint = next_endpoint();
+        self.replace_monitor(|| self.inner.monitor(&endpoint, events))?;
+        if let Err(err) = monitor.connect(&endpoint) {
+            stop_monitoring(self.raw);
+            return Err(err);
+        }
+        let link = Arc::new(Link {
+            target: Mutex::new(Some(Target(self.raw))),
+        });
+        *self.monitor_links.monitored_by.borrow_mut() = Some(link.clone());
+        monitor.monitor_links.monitoring = Some(link);
+        Ok(monitor)
+    }
+
+    /// Stops monitoring this socket (pyzmq's `socket.disable_monitor`): libzmq closes its end
+    /// of the monitor endpoint, after sending `MONITOR_STOPPED` if that event was asked for.
+    /// The monitor socket then receives nothing more and can be closed at leisure. Stopping a
+    /// socket that is not monitored does nothing.
+    ///
+    /// ```
+    /// use zmqloop_green as zmq;
+    /// use zmq::monitor::recv_monitor_message;
+    ///
+    /// let ctx = zmq::Context::new();
+    /// let socket = ctx.socket(zmq::DEALER).unwrap();
+    /// let events = socket.get_monitor_socket(zmq::SocketEvent::ALL as i32).unwrap();
+    /// socket.disable_monitor().unwrap();
+    /// let stopped = recv_monitor_message(&events, 0).unwrap().unwrap();
+    /// assert_eq!(stopped.event, zmq::SocketEvent::MONITOR_STOPPED);
+    /// ```
+    pub fn disable_monitor(&self) -> Result<()> {
+        self.replace_monitor(|| {
+            stop_monitoring(self.raw);
+            Ok(())
+        })
+    }
+
+    /// Runs `start`, which starts or stops a monitor on this socket, while the link to the
+    /// current `get_monitor_socket` monitor (if any) is held, so that its monitor socket cannot
+    /// stop the new monitor; once `start` succeeds that link is ended (libzmq has already
+    /// stopped its monitor). If `start` fails, the current monitor stays as it was.
+    fn replace_monitor(&self, start: impl FnOnce() -> Result<()>) -> Result<()> {
+        let current = self.monitor_links.monitored_by.borrow_mut().take();
+        let mut target = current.as_ref().map(|link| link.lock());
+        let started = start();
+        match (started, target.as_mut()) {
+            (Ok(()), Some(target)) => drop(target.take()), // libzmq stopped that monitor
+            (Ok(()), None) => {}
+            (Err(_), _) => {
+                drop(target);
+                *self.monitor_links.monitored_by.borrow_mut() = current;
+            }
+        }
+        started
+    }
+}
