@@ -54,6 +54,11 @@ impl RawContext {
         call(self.ctx)
     }
 
+    /// Whether termination has begun.
+    fn is_terminating(&self) -> bool {
+        *self.terminated.read().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Marks the context as terminating; false if it already was.
     fn begin_termination(&self) -> bool {
         let mut terminated = self.terminated.write().unwrap_or_else(|e| e.into_inner());
@@ -156,6 +161,12 @@ impl Context {
                 terminated: RwLock::new(false),
             }),
         }
+    }
+
+    /// Whether this context has begun terminating (`destroy`, or the drop of its last
+    /// handle): from then on every call through it, and on its sockets, fails with ETERM.
+    pub(crate) fn is_terminating(&self) -> bool {
+        self.raw.is_terminating()
     }
 
     fn get_option(&self, option: u32) -> Result<i32> {

@@ -323,12 +323,15 @@ impl ZmqStream {
         }
     }
 
-    /// Closes the stream quietly if its context is gone.
+    /// Closes the stream quietly if its context is gone. Asks the context first: libzmq stops
+    /// a context's sockets one by one, so this socket may not have seen ETERM yet when the
+    /// loop's poll reports another one's.
     fn close_if_terminated(&self) {
         let Some(socket) = self.socket() else {
             return;
         };
-        if socket.get_events() == Err(zmqloop_green::Error::ETERM) {
+        if socket.is_context_terminated() || socket.get_events() == Err(zmqloop_green::Error::ETERM)
+        {
             self.close(None);
         }
     }

@@ -237,6 +237,30 @@ impl Socket {
         }
     }
 
+    /// Whether this socket's context has begun terminating (`Context::destroy`, or the drop of
+    /// its last handle): every call on the socket fails with ETERM from then on, even one made
+    /// before libzmq has told this particular socket (it stops the sockets of a context one
+    /// by one). A zmqloop extension, not in `zmq`; always false for a socket made with
+    /// [`Socket::from_raw`], whose context zmqloop does not know.
+    ///
+    /// ```
+    /// use zmqloop_green as zmq;
+    ///
+    /// let mut ctx = zmq::Context::new();
+    /// let socket = ctx.socket(zmq::PULL).unwrap();
+    /// assert!(!socket.is_context_terminated());
+    /// let closer = std::thread::spawn(move || {
+    ///     // Parks until the termination below reaches this socket.
+    ///     assert_eq!(socket.recv_bytes(0), Err(zmq::Error::ETERM));
+    ///     assert!(socket.is_context_terminated());
+    /// });
+    /// ctx.destroy().unwrap(); // returns once the socket above is closed
+    /// closer.join().unwrap();
+    /// ```
+    pub fn is_context_terminated(&self) -> bool {
+        self.context.as_ref().is_some_and(Context::is_terminating)
+    }
+
     /// Creates a [`PollItem`] for this socket.
     pub fn as_poll_item(&self, events: PollEvents) -> PollItem<'_> {
         PollItem::from_socket(self, events)
