@@ -1,0 +1,284 @@
+//! Many clients, one ROUTER echo: zmqloop's green sockets on may and on the hub against plain
+//! blocking `zmq` on OS threads and tmq on tokio, in one command run.
+//!
+//! ```text
+//! cargo run --release -p zmqloop-peers --example scale -- \
+//!     [--clients 10000[,1000,...]] [--reqs 10] [--transport inproc|tcp] \
+//!     [--side all|blocking,may,hub,tmq] [--rounds 3] [--workers 2] [--csv FILE]
+//! ```
+//!
+//! Each (clients, side) run is a child process of this one, so that each side's peak resident
+//! memory is its own; rounds alternate the order of the sides. Printed per side: the median
+//! req/s over the rounds (and its range), its ratio to tmq and to blocking, the median setup
+//! time, peak RSS, and the memory per client split into what libzmq holds, stacks (resident
+//! memory beyond the heap) and the Rust heap (the scheduler's task and zmqloop's
+//! registration). `--csv` appends one line per (clients, side) for `scale_chart`.
+//!
+//! Sides: `blocking` (a thread per client, 64 KiB stacks), `may` (a coroutine per client via
+//! `zmqloop::green::spawn`, `--workers` unpinned workers, may's defaults otherwise), `hub` (a
+//! task per client on one thread), `tmq` (a tokio task per client, `--workers` workers).
+
+use std::io::Write;
+use std::process::Command;
+use std::time::Duration;
+
+use zmqloop_fixtures::measure::CountingAlloc;
+use zmqloop_fixtures::scale::{self, Config, Report, Side, Transport};
+
+#[global_allocator]
+static ALLOCATOR: CountingAlloc = CountingAlloc;
+
+const SIDES: [&str; 4] = ["blocking", "may", "hub", "tmq"];
+
+const USAGE: &str = "usage: scale [--clients N[,N...]] [--reqs N] [--transport inproc|tcp] \
+                     [--side all|blocking,may,hub,tmq] [--rounds N] [--workers N] [--csv FILE]";
+
+/// The command line.
+struct Options {
+    clients: Vec<usize>,
+    requests: usize,
+    transport: Transport,
+    sides: Vec<String>,
+    rounds: usize,
+    workers: usize,
+    csv: Option<String>,
+    /// Run one side once, in this process, and print its [`Report`] as one line.
+    child: bool,
+}
+
+fn parse() -> Options {
+    let mut options = Options {
+        clients: vec![10_000],
+        requests: 10,
+        transport: Transport::Inproc,
+        sides: SIDES.iter().map(|s| s.to_string()).collect(),
+        rounds: 3,
+        workers: 2,
+        csv: None,
+        child: false,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        if flag == "--child" {
+            options.child = true;
+            continue;
+        }
+        let value = args
+            .next()
+            .unwrap_or_else(|| fail(&format!("{flag} needs a value")));
+        let number = |v: &str| {
+            v.parse::<usize>()
+                .unwrap_or_else(|_| fail(&format!("{flag} {v}")))
+        };
+        match flag.as_str() {
+            "--clients" => options.clients = value.split(',').map(number).collect(),
+            "--reqs" => options.requests = number(&value),
+            "--rounds" => options.rounds = number(&value).max(1),
+            "--workers" => options.workers = number(&value).max(1),
+            "--csv" => options.csv = Some(value),
+            "--transport" => {
+                options.transport = match value.as_str() {
+                    "inproc" => Transport::Inproc,
+                    "tcp" => Transport::Tcp,
+                    other => fail(&format!("--transport {other}")),
+                }
+            }
+            "--side" if value == "all" => {}
+            "--side" => {
+                options.sides = value.split(',').map(str::to_owned).collect();
+                if let Some(bad) = options.sides.iter().find(|s| !SIDES.contains(&s.as_str())) {
+                    fail(&format!("--side {bad}"));
+                }
+            }
+            other => fail(&format!("unknown option {other}")),
+        }
+    }
+    options
+}
+
+fn fail(what: &str) -> ! {
+    eprintln!("scale: {what}\n{USAGE}");
+    std::process::exit(2);
+}
+
+fn main() {
+    let options = parse();
+    if options.child {
+        let config = Config {
+            clients: options.clients[0],
+            requests: options.requests,
+            transport: options.transport,
+            may_workers: options.workers,
+        };
+        let report = match options.sides[0].as_str() {
+            "blocking" => scale::run(Side::Blocking, &config),
+            "may" => scale::run(Side::May, &config),
+            "hub" => scale::run(Side::Hub, &config),
+            _ => zmqloop_peers::tmq_side::run(&config),
+        };
+        println!("{}", encode(&report));
+        // Exit at once: the measurement is done, and 10,000 threads or coroutines need not
+        // be torn down one by one.
+        std::process::exit(0);
+    }
+    for &clients in &options.clients {
+        compare(&options, clients);
+    }
+}
+
+/// Runs every side `rounds` times at `clients` clients and prints (and appends) the medians.
+fn compare(options: &Options, clients: usize) {
+    let transport = match options.transport {
+        Transport::Inproc => "inproc",
+        Transport::Tcp => "tcp",
+    };
+    println!(
+        "\n{clients} clients x {} requests of 16 B over {transport}, {} rounds, {} workers",
+        options.requests, options.rounds, options.workers
+    );
+    let mut reports: Vec<Vec<Report>> = vec![Vec::new(); options.sides.len()];
+    for round in 0..options.rounds {
+        for turn in 0..options.sides.len() {
+            let index = (turn + round) % options.sides.len(); // a different order each round
+            match run_child(options, &options.sides[index], clients) {
+                Ok(report) => reports[index].push(report),
+                Err(why) => eprintln!("  {} failed in round {round}: {why}", options.sides[index]),
+            }
+        }
+    }
+    let rate_of = |side: &str| {
+        options
+            .sides
+            .iter()
+            .position(|s| s == side)
+            .and_then(|i| median(reports[i].iter().map(Report::rate)))
+    };
+    let (tmq, blocking) = (rate_of("tmq"), rate_of("blocking"));
+    println!(
+        "{:<9} {:>10} {:>17} {:>7} {:>8} {:>9} {:>9} {:>18}",
+        "side", "req/s", "range", "/tmq", "/block", "setup", "peak RSS", "KiB/client z|s|h"
+    );
+    for (side, runs) in options.sides.iter().zip(&reports) {
+        let Some(rate) = median(runs.iter().map(Report::rate)) else {
+            println!("{side:<9} (no run finished)");
+            continue;
+        };
+        let (low, high) = runs
+            .iter()
+            .map(Report::rate)
+            .fold((f64::MAX, 0f64), |(l, h), r| (l.min(r), h.max(r)));
+        let ratio = |to: Option<f64>| to.map_or("-".into(), |to| format!("{:.2}", rate / to));
+        let peak = median(runs.iter().map(|r| r.peak_rss_kib as f64)).unwrap_or(0.0);
+        let setup = median(runs.iter().map(|r| r.setup.as_secs_f64())).unwrap_or(0.0);
+        let per = |f: fn(&Report) -> f64| median(runs.iter().map(f)).unwrap_or(0.0);
+        let (z, s, h) = (
+            per(|r| r.libzmq_kib),
+            per(|r| r.stack_kib),
+            per(|r| r.heap_kib),
+        );
+        println!(
+            "{side:<9} {:>9.0}k {:>8.0}k-{:>6.0}k {:>7} {:>8} {:>8.2}s {:>7.0}MB {:>6.1}|{:>4.1}|{:>4.1}",
+            rate / 1e3,
+            low / 1e3,
+            high / 1e3,
+            ratio(tmq),
+            ratio(blocking),
+            setup,
+            peak / 1024.0,
+            z,
+            s,
+            h
+        );
+        if let Some(path) = &options.csv {
+            let line = format!(
+                "{clients},{transport},{side},{rate:.0},{low:.0},{high:.0},{peak:.0},{setup:.3},{z:.2},{s:.2},{h:.2}\n"
+            );
+            append(path, &line);
+        }
+    }
+}
+
+fn append(path: &str, line: &str) {
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap_or_else(|err| fail(&format!("--csv {path}: {err}")));
+    if file.metadata().map(|m| m.len() == 0).unwrap_or(false) {
+        let header = "clients,transport,side,rate,rate_low,rate_high,peak_rss_kib,setup_s,libzmq_kib,stack_kib,heap_kib\n";
+        file.write_all(header.as_bytes()).expect("csv header");
+    }
+    file.write_all(line.as_bytes()).expect("csv line");
+}
+
+fn median(values: impl Iterator<Item = f64>) -> Option<f64> {
+    let mut values: Vec<f64> = values.collect();
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    Some(if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    })
+}
+
+/// Runs one side once in a child process of this executable.
+fn run_child(options: &Options, side: &str, clients: usize) -> Result<Report, String> {
+    let transport = match options.transport {
+        Transport::Inproc => "inproc",
+        Transport::Tcp => "tcp",
+    };
+    let exe = std::env::current_exe().map_err(|err| err.to_string())?;
+    let output = Command::new(exe)
+        .args(["--child", "--side", side, "--transport", transport])
+        .args(["--clients", &clients.to_string()])
+        .args(["--reqs", &options.requests.to_string()])
+        .args(["--workers", &options.workers.to_string()])
+        .output()
+        .map_err(|err| err.to_string())?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout.lines().last().unwrap_or("");
+    decode(line).ok_or_else(|| {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        format!(
+            "{}; {}",
+            output.status,
+            stderr.lines().take(3).collect::<Vec<_>>().join(" | ")
+        )
+    })
+}
+
+/// A [`Report`] as one line of `key=value` pairs.
+fn encode(report: &Report) -> String {
+    format!(
+        "setup_ns={} run_ns={} requests={} libzmq_kib={} stack_kib={} heap_kib={} peak_rss_kib={}",
+        report.setup.as_nanos(),
+        report.run.as_nanos(),
+        report.requests,
+        report.libzmq_kib,
+        report.stack_kib,
+        report.heap_kib,
+        report.peak_rss_kib
+    )
+}
+
+fn decode(line: &str) -> Option<Report> {
+    let field = |key: &str| -> Option<&str> {
+        line.split_whitespace()
+            .find_map(|pair| pair.strip_prefix(key)?.strip_prefix('='))
+    };
+    let nanos = |key| field(key)?.parse::<u64>().ok().map(Duration::from_nanos);
+    let float = |key| field(key)?.parse::<f64>().ok();
+    Some(Report {
+        setup: nanos("setup_ns")?,
+        run: nanos("run_ns")?,
+        requests: field("requests")?.parse().ok()?,
+        libzmq_kib: float("libzmq_kib")?,
+        stack_kib: float("stack_kib")?,
+        heap_kib: float("heap_kib")?,
+        peak_rss_kib: field("peak_rss_kib")?.parse().ok()?,
+    })
+}

@@ -1,0 +1,123 @@
+//! Draws the CSV of `scale --csv` as an SVG: req/s (left) and peak resident memory (right)
+//! against the number of clients, one line per side, for one transport.
+//!
+//! ```text
+//! cargo run --release -p zmqloop-peers --example scale_chart -- \
+//!     [--csv docs/scale.csv] [--out docs/scale.svg] [--transport inproc]
+//! ```
+//!
+//! When the CSV holds several lines for the same (clients, side), the last one counts.
+
+use std::collections::BTreeMap;
+
+use plotters::prelude::*;
+
+/// One CSV line: (clients, side) -> (req/s, peak RSS in MB).
+type Points = BTreeMap<String, BTreeMap<u64, (f64, f64)>>;
+
+const COLORS: [RGBColor; 4] = [
+    RGBColor(0x55, 0x55, 0x55), // blocking
+    RGBColor(0x1f, 0x77, 0xb4), // may
+    RGBColor(0x2c, 0xa0, 0x2c), // hub
+    RGBColor(0xd6, 0x27, 0x28), // tmq
+];
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut csv = "docs/scale.csv".to_string();
+    let mut out = "docs/scale.svg".to_string();
+    let mut transport = "inproc".to_string();
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let value = args.next().ok_or(format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--csv" => csv = value,
+            "--out" => out = value,
+            "--transport" => transport = value,
+            other => return Err(format!("unknown option {other}").into()),
+        }
+    }
+    let points = read(&csv, &transport)?;
+    draw(&points, &out, &transport)?;
+    println!("wrote {out}");
+    Ok(())
+}
+
+fn read(path: &str, transport: &str) -> Result<Points, Box<dyn std::error::Error>> {
+    let mut points = Points::new();
+    for line in std::fs::read_to_string(path)?.lines().skip(1) {
+        let fields: Vec<&str> = line.split(',').collect();
+        if fields.len() < 7 || fields[1] != transport {
+            continue;
+        }
+        let clients: u64 = fields[0].parse()?;
+        let rate: f64 = fields[3].parse()?;
+        let peak_mb = fields[6].parse::<f64>()? / 1024.0;
+        points
+            .entry(fields[2].to_string())
+            .or_default()
+            .insert(clients, (rate / 1e3, peak_mb));
+    }
+    if points.is_empty() {
+        return Err(format!("no {transport} lines in {path}").into());
+    }
+    Ok(points)
+}
+
+fn draw(points: &Points, out: &str, transport: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let root = SVGBackend::new(out, (960, 400)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let (left, right) = root.split_horizontally(480);
+    let max_clients = points
+        .values()
+        .flat_map(|p| p.keys())
+        .copied()
+        .max()
+        .unwrap_or(1);
+    let max_rate = points
+        .values()
+        .flat_map(|p| p.values())
+        .map(|v| v.0)
+        .fold(0.0, f64::max);
+    let max_rss = points
+        .values()
+        .flat_map(|p| p.values())
+        .map(|v| v.1)
+        .fold(0.0, f64::max);
+    let panels = [
+        (left, "requests per second (thousands)", max_rate, 0),
+        (right, "peak resident memory (MB)", max_rss, 1),
+    ];
+    for (area, title, max, which) in panels {
+        let mut chart = ChartBuilder::on(&area)
+            .caption(format!("{title}, {transport}"), ("sans-serif", 16))
+            .margin(12)
+            .x_label_area_size(32)
+            .y_label_area_size(48)
+            .build_cartesian_2d((50u64..max_clients * 2).log_scale(), 0.0..max * 1.1)?;
+        chart
+            .configure_mesh()
+            .x_desc("clients")
+            .x_labels(6)
+            .y_labels(6)
+            .draw()?;
+        for (index, (side, by_clients)) in points.iter().enumerate() {
+            let color = COLORS[index % COLORS.len()];
+            let series = by_clients
+                .iter()
+                .map(|(&clients, values)| (clients, if which == 0 { values.0 } else { values.1 }));
+            chart
+                .draw_series(LineSeries::new(series.clone(), color.stroke_width(2)))?
+                .label(side.as_str())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
+            chart.draw_series(series.map(|point| Circle::new(point, 3, color.filled())))?;
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::UpperLeft)
+            .draw()?;
+    }
+    root.present()?;
+    Ok(())
+}
