@@ -25,6 +25,7 @@ fn scale_inproc(c: &mut Criterion) {
             requests: REQUESTS,
             transport: Transport::Inproc,
             may_workers: 2,
+            teardown: true,
         };
         for (name, side) in [
             ("blocking", Side::Blocking),

@@ -108,7 +108,7 @@ fn main() -> Result<(), zmq::Error> {
         clients > 0 && workers > 0 && requests > 0,
         "all counts must be positive"
     );
-    may::config().set_workers(MAY_WORKERS).set_worker_pin(false);
+    may::config().set_workers(MAY_WORKERS);
 
     let mut ctx = zmq::Context::new();
     // Every client and worker has a socket, plus the broker's two; closed sockets free their

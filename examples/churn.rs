@@ -85,7 +85,7 @@ fn main() {
             run(cycles, &move |push| tx.send(push).unwrap(), &pause);
         }
         "may" => {
-            may::config().set_workers(1).set_worker_pin(false);
+            may::config().set_workers(1);
             zmq::spawn(move || {
                 let (tx, rx) = may::sync::mpsc::channel::<zmq::Socket>();
                 zmq::spawn(move || {

@@ -256,11 +256,12 @@ fn main() {
         }
     }
     // Before any coroutine exists: by default one may worker per core of the 2-core reference
-    // machine, not pinned to cores (may pins them unless told otherwise; `--pin-workers` keeps
-    // that: see "Configuring may" in `zmqloop::green::spawn`).
-    zmqloop::green::may::config()
-        .set_workers(workers)
-        .set_worker_pin(pin_workers);
+    // machine, unpinned by zmqloop's defaults; `--pin-workers` keeps may's own default, pinned
+    // workers (see "may's configuration" in `zmqloop::green::spawn`).
+    zmqloop::green::may::config().set_workers(workers);
+    if pin_workers {
+        zmqloop::green::keep_may_config();
+    }
     println!("may workers: {workers}, pinned to cores: {pin_workers}");
 
     let started = Instant::now();

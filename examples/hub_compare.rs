@@ -254,7 +254,7 @@ fn main() {
         return;
     }
     let scale = if quick { 10 } else { 1 };
-    may::config().set_workers(1).set_worker_pin(false);
+    may::config().set_workers(1);
 
     let n = 50_000 / scale;
     let (mut b, mut m, mut h) = (Vec::new(), Vec::new(), Vec::new());

@@ -36,7 +36,7 @@ fn main() {
         let ms: u64 = ms.parse().expect("may-tick-ms");
         may::config().set_timeout_ns(ms * 1_000_000);
     }
-    may::config().set_workers(2).set_worker_pin(false);
+    may::config().set_workers(2);
     let ctx = zmq::Context::new();
     ctx.set_max_sockets(sockets as i32 + 16).unwrap();
 

@@ -33,7 +33,7 @@ fn serve(server: zmq::Socket, replies: usize) -> zmq::may::coroutine::JoinHandle
 }
 
 fn main() {
-    zmq::may::config().set_workers(1).set_worker_pin(false);
+    zmq::may::config().set_workers(1);
     let start = Instant::now();
     let ctx = zmq::Context::new();
 

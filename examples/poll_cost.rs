@@ -75,7 +75,7 @@ fn measure(n: usize) -> (f64, f64, f64) {
 }
 
 fn main() {
-    zmq::may::config().set_workers(1).set_worker_pin(false);
+    zmq::may::config().set_workers(1);
     println!("| sockets in the set | Poller (kept) per wake | one-shot poll per wake | zmq_poll(0) check alone |");
     println!("|---|---|---|---|");
     for n in [10, 100, 1000] {

@@ -37,7 +37,7 @@ struct Serviced {
 }
 
 fn main() -> Result<(), zmq::Error> {
-    may::config().set_workers(2).set_worker_pin(false);
+    may::config().set_workers(2);
     let started = Instant::now();
     let ctx = zmq::Context::new();
 

@@ -82,7 +82,7 @@ fn main() -> Result<(), zmq::Error> {
     let mut args = std::env::args().skip(1);
     let subscribers = parse_arg(args.next(), 32, "subscribers");
     let rounds = parse_arg(args.next(), 20, "rounds");
-    may::config().set_workers(2).set_worker_pin(false);
+    may::config().set_workers(2);
     let started = Instant::now();
 
     let ctx = zmq::Context::new();

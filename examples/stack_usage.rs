@@ -27,7 +27,7 @@ where
 }
 
 fn main() {
-    may::config().set_workers(1).set_worker_pin(false);
+    may::config().set_workers(1);
     let ctx = zmq::Context::new();
 
     // tcp REQ/REP loop with string conversions.

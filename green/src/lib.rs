@@ -56,7 +56,7 @@ pub use proxy::{
     unknown_proxy_commands, ProxyStatistics, SideStatistics,
 };
 pub use socket::{Sendable, Socket};
-pub use spawn::{spawn, MIN_STACK_WORDS};
+pub use spawn::{keep_may_config, spawn, MIN_STACK_WORDS, POOLED_COROUTINES};
 pub use wake_fd::WakeFd;
 
 /// The `may` coroutine library that runs green sockets by default, re-exported for advanced use

@@ -109,6 +109,7 @@ fn main() {
             requests: options.requests,
             transport: options.transport,
             may_workers: options.workers,
+            teardown: false, // the process exits right after the run
         };
         let report = match options.sides[0].as_str() {
             "blocking" => scale::run(Side::Blocking, &config),
@@ -155,8 +156,16 @@ fn compare(options: &Options, clients: usize) {
     };
     let (tmq, blocking) = (rate_of("tmq"), rate_of("blocking"));
     println!(
-        "{:<9} {:>10} {:>17} {:>7} {:>8} {:>9} {:>9} {:>18}",
-        "side", "req/s", "range", "/tmq", "/block", "setup", "peak RSS", "KiB/client z|s|h"
+        "{:<9} {:>10} {:>17} {:>7} {:>8} {:>8} {:>9} {:>9} {:>18}",
+        "side",
+        "req/s",
+        "range",
+        "/tmq",
+        "/block",
+        "CPU/req",
+        "setup",
+        "peak RSS",
+        "KiB/client z|s|h"
     );
     for (side, runs) in options.sides.iter().zip(&reports) {
         let Some(rate) = median(runs.iter().map(Report::rate)) else {
@@ -176,13 +185,15 @@ fn compare(options: &Options, clients: usize) {
             per(|r| r.stack_kib),
             per(|r| r.heap_kib),
         );
+        let cpu = per(Report::cpu_us_per_request);
         println!(
-            "{side:<9} {:>9.0}k {:>8.0}k-{:>6.0}k {:>7} {:>8} {:>8.2}s {:>7.0}MB {:>6.1}|{:>4.1}|{:>4.1}",
+            "{side:<9} {:>9.0}k {:>8.0}k-{:>6.0}k {:>7} {:>8} {:>6.1}us {:>8.2}s {:>7.0}MB {:>6.1}|{:>4.1}|{:>4.1}",
             rate / 1e3,
             low / 1e3,
             high / 1e3,
             ratio(tmq),
             ratio(blocking),
+            cpu,
             setup,
             peak / 1024.0,
             z,
@@ -191,7 +202,7 @@ fn compare(options: &Options, clients: usize) {
         );
         if let Some(path) = &options.csv {
             let line = format!(
-                "{clients},{transport},{side},{rate:.0},{low:.0},{high:.0},{peak:.0},{setup:.3},{z:.2},{s:.2},{h:.2}\n"
+                "{clients},{transport},{side},{rate:.0},{low:.0},{high:.0},{peak:.0},{setup:.3},{z:.2},{s:.2},{h:.2},{cpu:.2}\n"
             );
             append(path, &line);
         }
@@ -205,7 +216,7 @@ fn append(path: &str, line: &str) {
         .open(path)
         .unwrap_or_else(|err| fail(&format!("--csv {path}: {err}")));
     if file.metadata().map(|m| m.len() == 0).unwrap_or(false) {
-        let header = "clients,transport,side,rate,rate_low,rate_high,peak_rss_kib,setup_s,libzmq_kib,stack_kib,heap_kib\n";
+        let header = "clients,transport,side,rate,rate_low,rate_high,peak_rss_kib,setup_s,libzmq_kib,stack_kib,heap_kib,cpu_us_per_req\n";
         file.write_all(header.as_bytes()).expect("csv header");
     }
     file.write_all(line.as_bytes()).expect("csv line");
@@ -254,9 +265,10 @@ fn run_child(options: &Options, side: &str, clients: usize) -> Result<Report, St
 /// A [`Report`] as one line of `key=value` pairs.
 fn encode(report: &Report) -> String {
     format!(
-        "setup_ns={} run_ns={} requests={} libzmq_kib={} stack_kib={} heap_kib={} peak_rss_kib={}",
+        "setup_ns={} run_ns={} run_cpu_ns={} requests={} libzmq_kib={} stack_kib={} heap_kib={} peak_rss_kib={}",
         report.setup.as_nanos(),
         report.run.as_nanos(),
+        report.run_cpu.as_nanos(),
         report.requests,
         report.libzmq_kib,
         report.stack_kib,
@@ -275,6 +287,7 @@ fn decode(line: &str) -> Option<Report> {
     Some(Report {
         setup: nanos("setup_ns")?,
         run: nanos("run_ns")?,
+        run_cpu: nanos("run_cpu_ns")?,
         requests: field("requests")?.parse().ok()?,
         libzmq_kib: float("libzmq_kib")?,
         stack_kib: float("stack_kib")?,

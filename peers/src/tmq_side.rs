@@ -40,7 +40,8 @@ pub fn run(config: &Config) -> Report {
         .collect();
     phases.sockets_ready();
     let report = runtime.block_on(serve(config, router, dealers, phases));
-    drop(runtime); // closes the sockets its tasks still hold, before the context
+    config.end(runtime); // closes the sockets its tasks still hold, before the context
+    config.end(ctx);
     report
 }
 
