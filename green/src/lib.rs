@@ -35,6 +35,7 @@
 #![warn(missing_docs)]
 
 mod context;
+pub mod curve;
 mod errors;
 pub mod fallback;
 pub mod hub;
