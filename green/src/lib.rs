@@ -46,6 +46,7 @@ mod readiness;
 mod sched;
 mod socket;
 mod spawn;
+pub mod task;
 mod wake_fd;
 
 pub use context::Context;
