@@ -92,6 +92,8 @@ fn compile_tweetnacl() {
         .include(&source)
         .define("ZMQ_USE_TWEETNACL", "1")
         .warnings(false)
+        // Optimised even in debug builds, where cargo asks for -O0: every CURVE handshake runs it.
+        .opt_level(2)
         .cargo_metadata(false);
     if env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
         build.define("ZMQ_HAVE_GETRANDOM", "1");
