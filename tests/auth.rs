@@ -315,16 +315,26 @@ fn address_lists_refuse_and_admit_null_peers_and_a_stopped_authenticator_can_be_
 #[test]
 fn a_second_authenticator_on_a_running_ones_context_is_refused() {
     common::run(|| {
-        let ctx = zmq::Context::new();
+        let mut ctx = zmq::Context::new();
         let mut first = Authenticator::new(&ctx);
         first.start().unwrap();
         first.start().unwrap(); // already started: nothing to do
         let mut second = Authenticator::new(&ctx);
         assert_eq!(second.start(), Err(zmq::Error::EADDRINUSE));
-        assert!(!second.is_running());
+        assert!(!second.is_alive());
+        assert!(first.is_alive());
         first.stop().unwrap();
-        assert!(!first.is_running());
+        assert!(!first.is_alive());
         second.start().unwrap();
+        let debug = format!("{second:?}");
+        assert!(
+            debug.contains("MayCoroutine") && debug.contains("alive: true"),
+            "{debug}"
+        );
+        // Terminating the context ends it quietly.
+        ctx.destroy().unwrap();
+        second.stop().unwrap();
+        assert!(!second.is_alive());
     });
 }
 

@@ -36,8 +36,8 @@ fn main() {
             "the `curve` feature needs libzmq built with CURVE, and these CXXFLAGS leave it \
              out. Add to the [env] table of your project's .cargo/config.toml: \
              CXXFLAGS = \"{TWEETNACL_FLAGS}\" (bundled tweetnacl) or \
-             CXXFLAGS = \"{LIBSODIUM_FLAGS}\" (with libsodium-dev installed), then \
-             `cargo clean -p zmq-sys`. See zmqloop's README, \"Security\". \
+             CXXFLAGS = \"{LIBSODIUM_FLAGS}\" (with libsodium-dev installed). See zmqloop's \
+             README, \"Security\". \
              CXXFLAGS seen: {flags:?}"
         )),
         Crypto::None => {}
@@ -103,8 +103,7 @@ fn compile_tweetnacl() {
     println!("cargo:rustc-link-lib=static:+whole-archive=zmqloop_tweetnacl");
 }
 
-/// Links the system's libsodium (`SODIUM_LIB_DIR` adds a search path). Kept even though this
-/// crate calls none of it: libzmq, linked after this crate, does.
+/// Links the system's libsodium (`SODIUM_LIB_DIR` adds a search path); libzmq calls it.
 fn link_libsodium() {
     println!("cargo:rerun-if-env-changed=SODIUM_LIB_DIR");
     if let Some(dir) = env::var_os("SODIUM_LIB_DIR") {
@@ -113,7 +112,7 @@ fn link_libsodium() {
             PathBuf::from(dir).display()
         );
     }
-    println!("cargo:rustc-link-lib=dylib:-as-needed=sodium");
+    println!("cargo:rustc-link-lib=dylib=sodium");
 }
 
 /// Stops the build with `message` (cargo prints a failed build script's output).

@@ -45,8 +45,8 @@ impl fmt::Display for CryptoLibrary {
 pub const FIX: &str = "libzmq was built without CURVE. To turn it on, set \
     CXXFLAGS = \"-DZMQ_HAVE_CURVE=1 -DZMQ_USE_TWEETNACL=1\" (bundled tweetnacl) or \
     \"-DZMQ_HAVE_CURVE=1 -DZMQ_USE_LIBSODIUM=1\" (with libsodium-dev installed) in the [env] \
-    table of your project's .cargo/config.toml, enable zmqloop's `curve` feature, and rebuild \
-    (`cargo clean -p zmq-sys`); see zmqloop's README, \"Security\"";
+    table of your project's .cargo/config.toml and enable zmqloop's `curve` feature (cargo \
+    rebuilds libzmq when CXXFLAGS change); see zmqloop's README, \"Security\"";
 
 /// The crypto library the build script linked for CURVE (`none` without CURVE).
 const LINKED: &str = env!("ZMQLOOP_CURVE_CRYPTO");

@@ -67,8 +67,8 @@ pub const THREAD_NAME: &str = "zmqloop-auth";
 
 /// A ZAP authenticator for one context. See the [module docs](self).
 ///
-/// Configuration calls take `&self` and apply at once, also while it runs.
-#[derive(Debug)]
+/// Configuration calls take `&self` and apply at once, also while it runs. `Debug` shows where
+/// it runs and its statistics, never its passwords.
 pub struct Authenticator {
     /// The context whose ZAP requests it answers.
     ctx: zmq::Context,
@@ -125,7 +125,8 @@ impl Authenticator {
 
     /// Stops answering: the task ends and the ZAP endpoint is free for another handler. Does
     /// nothing if not started. Only the caller parks while it waits for the task (in a
-    /// coroutine or hub task).
+    /// coroutine or hub task). An authenticator started in a hub task must be stopped from a
+    /// task of that hub (or another thread): the hub has to run it to its end.
     ///
     /// # Errors
     /// The error that ended the task early, if one did (a context terminated is not one).
@@ -143,9 +144,12 @@ impl Authenticator {
         }
     }
 
-    /// Whether it is started.
-    pub fn is_running(&self) -> bool {
-        self.running.is_some()
+    /// Whether it is started and still serving (pyzmq's `is_alive`): false before `start`,
+    /// after `stop`, and once its context has been terminated.
+    pub fn is_alive(&self) -> bool {
+        self.running
+            .as_ref()
+            .is_some_and(|running| !running.task.is_finished())
     }
 
     /// Where the serving task runs, while started.
@@ -259,6 +263,16 @@ impl Authenticator {
             .policy
             .write()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("runs_on", &self.runs_on())
+            .field("alive", &self.is_alive())
+            .field("statistics", &self.statistics())
+            .finish()
     }
 }
 
