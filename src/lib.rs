@@ -29,9 +29,13 @@
 //! - [`eventloop`]: an IOLoop with ZmqStream (pyzmq's `zmq.eventloop`), running on the green
 //!   poller, so it also runs inside a coroutine as `zmqloop::green::eventloop`.
 //!
+//! - [`auth`]: ZAP authentication (pyzmq's `zmq.auth`): an `Authenticator` with address
+//!   lists, PLAIN passwords and CURVE keys, running as a green task, and CURVE certificates.
+//!
 //! See `ARCHITECTURE.md` for how the layers fit together.
 #![warn(missing_docs)]
 
+pub mod auth;
 pub mod eventloop;
 
 /// The green (cooperative) `zmq` API: the whole of the `zmq` crate's API, with green

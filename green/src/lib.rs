@@ -35,6 +35,7 @@
 #![warn(missing_docs)]
 
 mod context;
+pub mod curve;
 mod errors;
 pub mod fallback;
 pub mod hub;
@@ -46,6 +47,7 @@ mod readiness;
 mod sched;
 mod socket;
 mod spawn;
+pub mod task;
 mod wake_fd;
 
 pub use context::Context;

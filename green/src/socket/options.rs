@@ -25,6 +25,32 @@ macro_rules! delegate {
     };
 }
 
+/// Like `delegate!`, for the options that ask for CURVE: on a libzmq built without it they
+/// fail with `ENOTSUP` and log how to turn it on (`crate::curve::check_option`), where `zmq`
+/// gives a bare `EINVAL`.
+macro_rules! delegate_curve {
+    ($( fn $name:ident(&self, $arg:ident: $ty:ty) -> $ret:ty; )*) => {
+        impl Socket {
+            $(
+                #[doc = concat!("Same as [`zmq::Socket::", stringify!($name), "`], except that \
+                    on a libzmq without CURVE it fails with `ENOTSUP` (not `EINVAL`) and logs \
+                    the fix ([`curve::FIX`](crate::curve::FIX)).")]
+                #[inline]
+                pub fn $name(&self, $arg: $ty) -> $ret {
+                    crate::curve::check_option(self.inner.$name($arg))
+                }
+            )*
+        }
+    };
+}
+
+delegate_curve! {
+    fn set_curve_server(&self, value: bool) -> Result<()>;
+    fn set_curve_publickey(&self, value: &[u8]) -> Result<()>;
+    fn set_curve_secretkey(&self, value: &[u8]) -> Result<()>;
+    fn set_curve_serverkey(&self, value: &[u8]) -> Result<()>;
+}
+
 delegate! {
     fn is_ipv6(&self) -> Result<bool>;
     fn set_ipv6(&self, value: bool) -> Result<()>;
@@ -41,7 +67,6 @@ delegate! {
     fn is_router_handover(&self) -> Result<bool>;
     fn set_router_handover(&self, value: bool) -> Result<()>;
     fn is_curve_server(&self) -> Result<bool>;
-    fn set_curve_server(&self, value: bool) -> Result<()>;
     fn is_gssapi_server(&self) -> Result<bool>;
     fn set_gssapi_server(&self, value: bool) -> Result<()>;
     fn is_gssapi_plaintext(&self) -> Result<bool>;
@@ -134,9 +159,6 @@ delegate! {
     fn set_zap_domain(&self, value: &str) -> Result<()>;
     fn set_xpub_welcome_msg(&self, value: Option<&str>) -> Result<()>;
     fn set_xpub_verbose(&self, value: bool) -> Result<()>;
-    fn set_curve_publickey(&self, value: &[u8]) -> Result<()>;
-    fn set_curve_secretkey(&self, value: &[u8]) -> Result<()>;
-    fn set_curve_serverkey(&self, value: &[u8]) -> Result<()>;
     fn set_gssapi_principal(&self, value: &str) -> Result<()>;
     fn set_gssapi_service_principal(&self, value: &str) -> Result<()>;
 }

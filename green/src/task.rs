@@ -1,0 +1,296 @@
+//! Starting work on the caller's scheduler: [`spawn_here`] and its handle, [`Task`].
+//!
+//! Services that run beside the caller's code (the ZAP authenticator of `zmqloop::auth`,
+//! devices) should run where that code runs: as a may coroutine when started from one, as a
+//! task of the same hub when started from a hub task (it then shares the hub's thread and
+//! reactor, and must not need another thread), and on a thread of its own when started from
+//! plain code, where nothing else would ever run it.
+//!
+//! ```
+//! use zmqloop_green as zmq;
+//! use zmq::task::{self, RunsOn};
+//!
+//! let ctx = zmq::Context::new();
+//! let pull = ctx.socket(zmq::PULL).unwrap();
+//! pull.bind("inproc://task-doc").unwrap();
+//! let push = ctx.socket(zmq::PUSH).unwrap();
+//! push.connect("inproc://task-doc").unwrap();
+//!
+//! // From plain code the job gets a thread of its own, named after its purpose...
+//! let receiver = task::Builder::new()
+//!     .name("doc-receiver")
+//!     .spawn_here(move || pull.recv_string(0).unwrap().unwrap())
+//!     .unwrap();
+//! assert_eq!(receiver.runs_on(), RunsOn::Thread);
+//!
+//! // ...and from a may coroutine it is a coroutine, whose green calls park only itself.
+//! let sender = zmq::spawn(move || {
+//!     let task = task::spawn_here(move || push.send("hello", 0).unwrap());
+//!     assert_eq!(task.runs_on(), RunsOn::MayCoroutine);
+//!     task.join().unwrap(); // parks this coroutine only
+//! });
+//! sender.join().unwrap();
+//! assert_eq!(receiver.join().unwrap(), "hello");
+//! ```
+//!
+//! A [`Task`] hands back the job's value or its panic through one slot, whatever ran the job,
+//! and wakes its joiner through an eventfd that [`join`](Task::join) waits on with the green
+//! [`poll`](crate::poll): so joining parks a may coroutine or a hub task and blocks only a
+//! plain thread, and a `Task` can be joined from any of them (it is `Send`). The cost is one
+//! eventfd per task, which suits long-lived services; spawn per-connection work with
+//! [`spawn`](crate::spawn) or [`hub::spawn`](crate::hub::spawn) directly.
+
+use std::os::fd::AsRawFd;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread;
+
+use crate::sched::{self, Scheduler};
+use crate::{PollItem, WakeFd, POLLIN};
+
+/// The thread name [`spawn_here`] gives a job started outside any scheduler.
+pub const DEFAULT_THREAD_NAME: &str = "zmqloop-task";
+
+/// Where a [`Task`] runs, chosen by [`spawn_here`] from where it was called.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunsOn {
+    /// A may coroutine ([`spawn`](crate::spawn)): started from a may coroutine.
+    MayCoroutine,
+    /// A task of the hub running the caller ([`hub::spawn`](crate::hub::spawn)): started
+    /// from a hub task.
+    HubTask,
+    /// An OS thread of its own, named after the job: started outside both.
+    Thread,
+}
+
+/// Configures a job before [`spawn_here`](Builder::spawn_here) starts it.
+#[derive(Clone, Debug)]
+pub struct Builder {
+    /// The thread name used when the job gets a thread (see [`RunsOn::Thread`]).
+    name: String,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            name: DEFAULT_THREAD_NAME.to_owned(),
+        }
+    }
+}
+
+impl Builder {
+    /// A builder with the default thread name ([`DEFAULT_THREAD_NAME`]).
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Names the thread the job gets when it is started outside any scheduler (shown by
+    /// debuggers, `top -H` and panic messages). Coroutines and hub tasks are not named.
+    pub fn name(mut self, name: &str) -> Builder {
+        self.name = name.to_owned();
+        self
+    }
+
+    /// Starts `f` on the caller's scheduler (see [`spawn_here`]).
+    ///
+    /// # Errors
+    /// If the eventfd that signals the end of the job, or the thread, cannot be created (the
+    /// process is out of file descriptors or threads).
+    pub fn spawn_here<F, T>(self, f: F) -> std::io::Result<Task<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let slot = Arc::new(Slot {
+            result: Mutex::new(None),
+            finished: AtomicBool::new(false),
+            signal: WakeFd::new()?,
+        });
+        let job = {
+            let slot = slot.clone();
+            move || slot.fill(catch_unwind(AssertUnwindSafe(f)))
+        };
+        let runs_on = match sched::current() {
+            Some(Scheduler::May) => {
+                drop(crate::spawn(job)); // detached: the slot carries the outcome
+                RunsOn::MayCoroutine
+            }
+            Some(Scheduler::Hub) => {
+                drop(crate::hub::spawn(job));
+                RunsOn::HubTask
+            }
+            None => {
+                thread::Builder::new().name(self.name.clone()).spawn(job)?;
+                RunsOn::Thread
+            }
+        };
+        Ok(Task {
+            slot,
+            runs_on,
+            name: self.name,
+        })
+    }
+}
+
+/// Starts `f` on the caller's scheduler and returns its [`Task`]: a may coroutine when called
+/// in one, a task of the current hub when called in a hub task, otherwise an OS thread named
+/// [`DEFAULT_THREAD_NAME`] (use [`Builder::name`] to name it after its purpose).
+///
+/// See the [module docs](self) for an example.
+///
+/// # Panics
+/// If the job's eventfd or thread cannot be created; [`Builder::spawn_here`] returns that
+/// error instead.
+pub fn spawn_here<F, T>(f: F) -> Task<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    Builder::new()
+        .spawn_here(f)
+        .expect("zmqloop: cannot start a task (out of file descriptors or threads?)")
+}
+
+/// Where a job leaves its outcome, shared by the job and its [`Task`].
+struct Slot<T> {
+    /// The job's value or panic; `Some` from the end of the job until `join` takes it.
+    result: Mutex<Option<thread::Result<T>>>,
+    /// Set (after `result`) when the job has ended; never reset.
+    finished: AtomicBool,
+    /// Made readable (after `finished`) when the job has ended, to wake the joiner.
+    signal: WakeFd,
+}
+
+impl<T> Slot<T> {
+    /// Stores the job's outcome, then marks it finished, then wakes the joiner (in that order,
+    /// so a joiner woken by the signal always finds the outcome).
+    fn fill(&self, outcome: thread::Result<T>) {
+        *self.result.lock().unwrap_or_else(PoisonError::into_inner) = Some(outcome);
+        self.finished.store(true, Ordering::Release);
+        self.signal.wake();
+    }
+
+    fn take(&self) -> Option<thread::Result<T>> {
+        self.result
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+}
+
+/// A job started by [`spawn_here`]: wait for its value with [`join`](Task::join).
+///
+/// Dropping a `Task` detaches the job, which runs on to its end.
+pub struct Task<T> {
+    /// The job's outcome and end signal (shared with the job).
+    slot: Arc<Slot<T>>,
+    /// Where the job runs.
+    runs_on: RunsOn,
+    /// The builder's thread name (used only if `runs_on` is `Thread`).
+    name: String,
+}
+
+impl<T> Task<T> {
+    /// Where the job runs.
+    pub fn runs_on(&self) -> RunsOn {
+        self.runs_on
+    }
+
+    /// Whether the job has ended (returned or panicked).
+    pub fn is_finished(&self) -> bool {
+        self.slot.finished.load(Ordering::Acquire)
+    }
+
+    /// Waits for the job to end and returns its value, or `Err` with its panic payload.
+    ///
+    /// Inside a may coroutine or a hub task only the caller parks; on a plain thread the
+    /// thread blocks. Joining a hub task from outside that hub's tasks blocks until the hub
+    /// runs it to its end, so do that only from another thread.
+    ///
+    /// # Errors
+    /// Only the job's panic; a failing wait on the end signal (which cannot happen short of
+    /// the process's descriptors being corrupted) panics.
+    pub fn join(self) -> thread::Result<T> {
+        loop {
+            if self.is_finished() {
+                return self
+                    .slot
+                    .take()
+                    .expect("zmqloop: a finished task's outcome is taken only by join");
+            }
+            let mut items = [PollItem::from_fd(self.slot.signal.as_raw_fd(), POLLIN)];
+            crate::poll(&mut items, -1).expect("zmqloop: cannot wait for a task's end");
+            self.slot.signal.clear();
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Task<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut debug = f.debug_struct("Task");
+        debug.field("runs_on", &self.runs_on);
+        if self.runs_on == RunsOn::Thread {
+            debug.field("thread", &self.name);
+        }
+        debug.field("finished", &self.is_finished()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::Hub;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    #[test]
+    fn outside_any_scheduler_the_job_gets_a_named_thread() {
+        let task = Builder::new()
+            .name("task-test-thread")
+            .spawn_here(|| thread::current().name().map(str::to_owned))
+            .unwrap();
+        assert_eq!(task.runs_on(), RunsOn::Thread);
+        assert!(format!("{task:?}").contains("task-test-thread"));
+        assert_eq!(task.join().unwrap().as_deref(), Some("task-test-thread"));
+    }
+
+    #[test]
+    fn in_a_may_coroutine_the_job_is_a_coroutine() {
+        let outer = crate::spawn(|| {
+            let task = spawn_here(may::coroutine::is_coroutine);
+            (task.runs_on(), task.join().unwrap())
+        });
+        assert_eq!(outer.join().unwrap(), (RunsOn::MayCoroutine, true));
+    }
+
+    #[test]
+    fn in_a_hub_task_the_job_is_a_task_of_the_same_hub() {
+        let hub = Hub::new().unwrap();
+        let (runs_on, in_task, same_thread) = hub.block_on(|| {
+            let me = thread::current().id();
+            let task = spawn_here(move || (crate::hub::in_task(), thread::current().id() == me));
+            let runs_on = task.runs_on();
+            let (in_task, same_thread) = task.join().unwrap(); // parks this task only
+            (runs_on, in_task, same_thread)
+        });
+        assert_eq!(runs_on, RunsOn::HubTask);
+        assert!(in_task && same_thread);
+    }
+
+    #[test]
+    fn a_panic_comes_back_from_join() {
+        let task = spawn_here(|| -> u32 { panic!("job failed") });
+        let panic = task.join().unwrap_err();
+        assert_eq!(panic.downcast_ref::<&str>(), Some(&"job failed"));
+    }
+
+    #[test]
+    fn is_finished_follows_the_job_and_join_waits_for_it() {
+        let (go_tx, go_rx) = mpsc::channel::<()>();
+        let task = spawn_here(move || go_rx.recv_timeout(Duration::from_secs(30)).is_ok());
+        assert!(!task.is_finished());
+        go_tx.send(()).unwrap();
+        assert!(task.join().unwrap());
+    }
+}

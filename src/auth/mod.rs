@@ -1,0 +1,302 @@
+//! ZAP authentication (pyzmq's `zmq.auth`): an [`Authenticator`] that answers libzmq's
+//! authentication requests as a green task, and CURVE [`certs`].
+//!
+//! libzmq asks a ZAP handler (ZeroMQ RFC 27, at `inproc://zeromq.zap.01` of the socket's
+//! context) whether to accept each peer of a server socket using PLAIN or CURVE, or NULL with
+//! a ZAP domain set. The [`Authenticator`] is that handler: it checks the peer's address
+//! against allow and deny lists, then its PLAIN user name and password or its CURVE public
+//! key against what the domain allows, and counts each decision ([`Statistics`]).
+//!
+//! ```
+//! use zmqloop::auth::Authenticator;
+//! use zmqloop::green as zmq;
+//!
+//! let ctx = zmq::Context::new();
+//! let mut auth = Authenticator::new(&ctx);
+//! auth.configure_plain("*", [("admin", "secret")]);
+//! auth.start().unwrap(); // here a thread; in a coroutine or hub task, a green task
+//!
+//! let server = ctx.socket(zmq::REP).unwrap();
+//! server.set_plain_server(true).unwrap();
+//! server.bind("tcp://127.0.0.1:*").unwrap();
+//! let endpoint = server.get_last_endpoint().unwrap().unwrap();
+//!
+//! let client = ctx.socket(zmq::REQ).unwrap();
+//! client.set_plain_username(Some("admin")).unwrap();
+//! client.set_plain_password(Some("secret")).unwrap();
+//! client.connect(&endpoint).unwrap();
+//! client.send("hello", 0).unwrap();
+//! assert_eq!(server.recv_string(0).unwrap().unwrap(), "hello");
+//! assert_eq!(auth.statistics().accepted, 1);
+//! auth.stop().unwrap();
+//! ```
+//!
+//! Until rules are added, NULL peers pass and PLAIN and CURVE peers are refused. Addresses:
+//! a non-empty allow list wins (every other address is refused and the deny list is not
+//! consulted); otherwise the deny list refuses its addresses (pyzmq refuses to have both; here
+//! the allow list simply takes precedence). Domains: rules set for `"*"` cover every domain
+//! without rules of its own, and requests with no domain.
+//!
+//! Without a ZAP handler libzmq lets every PLAIN and CURVE peer in: start the authenticator
+//! before binding the sockets it guards, and keep it running while they serve.
+
+pub mod certs;
+mod policy;
+mod server;
+mod stats;
+mod zap;
+mod zpl;
+
+use std::collections::HashMap;
+use std::io;
+use std::sync::{Arc, PoisonError, RwLockWriteGuard};
+
+use zmqloop_green as zmq;
+use zmqloop_green::task::{self, RunsOn, Task};
+
+pub use self::policy::{CurveAuth, ANY_DOMAIN};
+pub use self::stats::{Refusal, Statistics};
+pub use zmqloop_green::curve::{library as curve_library, require as require_curve};
+pub use zmqloop_green::curve::{CryptoLibrary, FIX as CURVE_FIX};
+
+use self::policy::{CurveKeys, Policy};
+use self::server::{Shared, StopSignal, ZAP_ENDPOINT};
+
+/// The thread name of an authenticator started outside any scheduler.
+pub const THREAD_NAME: &str = "zmqloop-auth";
+
+/// A ZAP authenticator for one context. See the [module docs](self).
+///
+/// Configuration calls take `&self` and apply at once, also while it runs. `Debug` shows where
+/// it runs and its statistics, never its passwords.
+pub struct Authenticator {
+    /// The context whose ZAP requests it answers.
+    ctx: zmq::Context,
+    /// Rules and counters, shared with the serving task.
+    shared: Arc<Shared>,
+    /// The serving task, while started.
+    running: Option<Running>,
+}
+
+/// A started authenticator's task and the means to stop it.
+#[derive(Debug)]
+struct Running {
+    stop: Arc<StopSignal>,
+    task: Task<zmq::Result<()>>,
+}
+
+impl Authenticator {
+    /// An authenticator for `ctx`, not started, with no rules.
+    pub fn new(ctx: &zmq::Context) -> Authenticator {
+        Authenticator {
+            ctx: ctx.clone(),
+            shared: Arc::new(Shared::default()),
+            running: None,
+        }
+    }
+
+    /// Binds the ZAP endpoint and starts answering requests: as a may coroutine when called in
+    /// one, as a task of the current hub when called in a hub task, otherwise on a thread
+    /// named [`THREAD_NAME`]. Does nothing if already started.
+    ///
+    /// # Errors
+    /// `EADDRINUSE` if another ZAP handler is bound in this context; the errors of creating
+    /// the socket, its stop signal or its thread.
+    pub fn start(&mut self) -> zmq::Result<()> {
+        if self.running.is_some() {
+            return Ok(());
+        }
+        let zap = self.ctx.socket(zmq::REP)?;
+        zap.set_linger(0)?;
+        zap.bind(ZAP_ENDPOINT)?;
+        let stop = Arc::new(StopSignal::new().map_err(io_to_zmq)?);
+        let task = {
+            let stop = stop.clone();
+            let shared = self.shared.clone();
+            task::Builder::new()
+                .name(THREAD_NAME)
+                .spawn_here(move || server::serve(zap, &stop, &shared))
+                .map_err(io_to_zmq)?
+        };
+        log::debug!("zmqloop auth: started ({:?})", task.runs_on());
+        self.running = Some(Running { stop, task });
+        Ok(())
+    }
+
+    /// Stops answering: the task ends and the ZAP endpoint is free for another handler. Does
+    /// nothing if not started. Only the caller parks while it waits for the task (in a
+    /// coroutine or hub task). An authenticator started in a hub task must be stopped from a
+    /// task of that hub (or another thread): the hub has to run it to its end.
+    ///
+    /// # Errors
+    /// The error that ended the task early, if one did (a context terminated is not one).
+    ///
+    /// # Panics
+    /// With the task's panic, if it panicked.
+    pub fn stop(&mut self) -> zmq::Result<()> {
+        let Some(running) = self.running.take() else {
+            return Ok(());
+        };
+        running.stop.request();
+        match running.task.join() {
+            Ok(outcome) => outcome,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+
+    /// Whether it is started and still serving (pyzmq's `is_alive`): false before `start`,
+    /// after `stop`, and once its context has been terminated.
+    pub fn is_alive(&self) -> bool {
+        self.running
+            .as_ref()
+            .is_some_and(|running| !running.task.is_finished())
+    }
+
+    /// Where the serving task runs, while started.
+    pub fn runs_on(&self) -> Option<RunsOn> {
+        self.running.as_ref().map(|running| running.task.runs_on())
+    }
+
+    /// Allows these IP addresses (`"127.0.0.1"`, `"::1"`) and, from then on, only the addresses
+    /// allowed (pyzmq's `allow`). For NULL that accepts them; PLAIN and CURVE peers from them
+    /// must still authenticate.
+    pub fn allow<S: AsRef<str>>(&self, addresses: &[S]) {
+        let mut policy = self.policy();
+        if !policy.denied.is_empty() {
+            log::warn!("zmqloop auth: an allow list is set, so the deny list no longer applies");
+        }
+        policy
+            .allowed
+            .extend(addresses.iter().map(|a| a.as_ref().to_owned()));
+    }
+
+    /// Refuses these IP addresses (pyzmq's `deny`); not consulted while an allow list is set.
+    pub fn deny<S: AsRef<str>>(&self, addresses: &[S]) {
+        let mut policy = self.policy();
+        if !policy.allowed.is_empty() {
+            log::warn!("zmqloop auth: the deny list does not apply while an allow list is set");
+        }
+        policy
+            .denied
+            .extend(addresses.iter().map(|a| a.as_ref().to_owned()));
+    }
+
+    /// Sets the PLAIN users of `domain` (`"*"`: every domain without its own), user name ->
+    /// password, replacing the domain's previous users.
+    pub fn configure_plain<I, U, P>(&self, domain: &str, passwords: I)
+    where
+        I: IntoIterator<Item = (U, P)>,
+        U: Into<String>,
+        P: Into<String>,
+    {
+        let users: HashMap<String, String> = passwords
+            .into_iter()
+            .map(|(user, password)| (user.into(), password.into()))
+            .collect();
+        self.policy().passwords.insert(domain.to_owned(), users);
+    }
+
+    /// Sets the CURVE clients that `domain` (`"*"`: every domain without its own) lets in,
+    /// replacing its previous setting.
+    ///
+    /// # Errors
+    /// `Unsupported` if libzmq has no CURVE (the message says how to turn it on); for
+    /// [`CurveAuth::Directory`], the errors of [`certs::load_certificates`] (a missing
+    /// directory, a bad certificate), leaving the domain's setting unchanged.
+    pub fn configure_curve(&self, domain: &str, auth: CurveAuth) -> io::Result<()> {
+        require_curve()?;
+        let keys = match auth {
+            CurveAuth::AllowAny => CurveKeys::Any,
+            CurveAuth::Keys(keys) => CurveKeys::Listed { keys, from: None },
+            CurveAuth::Directory(dir) => CurveKeys::Listed {
+                keys: certs::load_certificates(&dir)?,
+                from: Some(dir),
+            },
+        };
+        self.policy().curve.insert(domain.to_owned(), keys);
+        Ok(())
+    }
+
+    /// Reads the certificate directories of every [`CurveAuth::Directory`] domain again, after
+    /// certificates were added or removed.
+    ///
+    /// # Errors
+    /// The first directory that fails to load; its domain keeps its previous keys (the others
+    /// are reloaded all the same).
+    pub fn reload_certificates(&self) -> io::Result<()> {
+        let dirs: Vec<(String, std::path::PathBuf)> = self
+            .policy()
+            .curve
+            .iter()
+            .filter_map(|(domain, keys)| match keys {
+                CurveKeys::Listed {
+                    from: Some(dir), ..
+                } => Some((domain.clone(), dir.clone())),
+                _ => None,
+            })
+            .collect();
+        let mut first_error = None;
+        for (domain, dir) in dirs {
+            match certs::load_certificates(&dir) {
+                Ok(keys) => {
+                    let from = Some(dir);
+                    self.policy()
+                        .curve
+                        .insert(domain, CurveKeys::Listed { keys, from });
+                }
+                Err(err) => {
+                    log::error!("zmqloop auth: keeping domain {domain:?}'s keys: {err}");
+                    first_error.get_or_insert(err);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// The decisions so far (across restarts of this authenticator).
+    pub fn statistics(&self) -> Statistics {
+        self.shared.counters.snapshot()
+    }
+
+    fn policy(&self) -> RwLockWriteGuard<'_, Policy> {
+        self.shared
+            .policy
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("runs_on", &self.runs_on())
+            .field("alive", &self.is_alive())
+            .field("statistics", &self.statistics())
+            .finish()
+    }
+}
+
+impl Drop for Authenticator {
+    /// Stops the authenticator (see [`stop`](Authenticator::stop)); an error is logged.
+    fn drop(&mut self) {
+        let Some(running) = self.running.take() else {
+            return;
+        };
+        running.stop.request();
+        match running.task.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => log::error!("zmqloop auth: the authenticator had failed: {err}"),
+            Err(_) => log::error!("zmqloop auth: the authenticator had panicked"),
+        }
+    }
+}
+
+/// An I/O error of starting (creating an eventfd or a thread) as the nearest `zmq::Error`;
+/// the original is logged.
+fn io_to_zmq(err: io::Error) -> zmq::Error {
+    log::error!("zmqloop auth: cannot start: {err}");
+    match err.kind() {
+        io::ErrorKind::OutOfMemory => zmq::Error::ENOMEM,
+        _ => zmq::Error::EMFILE,
+    }
+}

@@ -1,0 +1,220 @@
+//! The rules an authenticator applies (address lists, PLAIN passwords, CURVE keys per domain)
+//! and the decision they give for one ZAP request. Pure: no sockets, no files read here.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+
+use super::stats::Refusal;
+use super::zap::{Credentials, Request};
+
+/// The domain that covers every domain with no rules of its own (pyzmq's `"*"`); a request
+/// with an empty domain uses it too.
+pub const ANY_DOMAIN: &str = "*";
+
+/// Which CURVE clients a domain lets in, for
+/// [`Authenticator::configure_curve`](super::Authenticator::configure_curve).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CurveAuth {
+    /// Any client that completes the CURVE handshake (it knows the server's public key);
+    /// pyzmq's `CURVE_ALLOW_ANY`.
+    AllowAny,
+    /// Only these public keys (32 bytes, binary: `CurveKeyPair::public_key`, or
+    /// [`Certificate::public_key`](super::certs::Certificate::public_key)).
+    Keys(HashSet<[u8; 32]>),
+    /// The public keys of the `*.key` certificate files in this directory, read when
+    /// configured and again by
+    /// [`reload_certificates`](super::Authenticator::reload_certificates).
+    Directory(PathBuf),
+}
+
+/// The keys a domain allows, as kept by the policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum CurveKeys {
+    /// Any key.
+    Any,
+    /// These keys; `from` is the directory they were read from, if any (to reload it).
+    Listed {
+        keys: HashSet<[u8; 32]>,
+        from: Option<PathBuf>,
+    },
+}
+
+/// Every rule. Allow and deny lists: a non-empty allow list wins and refuses every other
+/// address (the deny list is then not consulted); otherwise the deny list refuses its
+/// addresses. Addresses that pass still go through PLAIN or CURVE authentication.
+#[derive(Debug, Default)]
+pub(crate) struct Policy {
+    /// Addresses allowed; if non-empty, the only ones.
+    pub(crate) allowed: HashSet<String>,
+    /// Addresses refused (consulted only while `allowed` is empty).
+    pub(crate) denied: HashSet<String>,
+    /// PLAIN users per domain: user name -> password.
+    pub(crate) passwords: HashMap<String, HashMap<String, String>>,
+    /// CURVE keys per domain.
+    pub(crate) curve: HashMap<String, CurveKeys>,
+}
+
+/// The user id of NULL peers (pyzmq's).
+pub(crate) const ANONYMOUS: &str = "anonymous";
+
+impl Policy {
+    /// Decides `request`: the user id to accept it with, or why it is refused.
+    pub(crate) fn decide(&self, request: &Request) -> Result<String, Refusal> {
+        self.check_address(&request.address)?;
+        match &request.credentials {
+            Credentials::Null => Ok(ANONYMOUS.to_owned()),
+            Credentials::Plain { username, password } => {
+                let users =
+                    domain_rules(&self.passwords, &request.domain).ok_or(Refusal::UnknownDomain)?;
+                match users.get(username) {
+                    None => Err(Refusal::UnknownUser),
+                    Some(expected) if expected == password => Ok(username.clone()),
+                    Some(_) => Err(Refusal::WrongPassword),
+                }
+            }
+            Credentials::Curve { public_key } => {
+                let allowed = match domain_rules(&self.curve, &request.domain) {
+                    None => return Err(Refusal::UnknownDomain),
+                    Some(CurveKeys::Any) => true,
+                    Some(CurveKeys::Listed { keys, .. }) => keys.contains(public_key),
+                };
+                if allowed {
+                    Ok(curve_user_id(public_key))
+                } else {
+                    Err(Refusal::UnknownKey)
+                }
+            }
+            Credentials::Other(_) => Err(Refusal::UnsupportedMechanism),
+        }
+    }
+
+    fn check_address(&self, address: &str) -> Result<(), Refusal> {
+        if !self.allowed.is_empty() {
+            if self.allowed.contains(address) {
+                Ok(())
+            } else {
+                Err(Refusal::AddressNotAllowed)
+            }
+        } else if self.denied.contains(address) {
+            Err(Refusal::AddressDenied)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// The rules of `domain`, or of [`ANY_DOMAIN`] if it has none.
+fn domain_rules<'a, T>(rules: &'a HashMap<String, T>, domain: &str) -> Option<&'a T> {
+    rules.get(domain).or_else(|| rules.get(ANY_DOMAIN))
+}
+
+/// A CURVE peer's user id: its public key in Z85 (pyzmq's `curve_user_id`).
+pub(crate) fn curve_user_id(public_key: &[u8; 32]) -> String {
+    zmqloop_green::z85_encode(public_key).expect("32 bytes are a multiple of 4")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(address: &str, domain: &str, credentials: Credentials) -> Request {
+        Request {
+            request_id: b"1".to_vec(),
+            domain: domain.into(),
+            address: address.into(),
+            credentials,
+        }
+    }
+
+    fn plain(user: &str, password: &str) -> Credentials {
+        Credentials::Plain {
+            username: user.into(),
+            password: password.into(),
+        }
+    }
+
+    #[test]
+    fn null_passes_unless_the_address_is_refused() {
+        let mut policy = Policy::default();
+        let null = request("10.0.0.1", "", Credentials::Null);
+        assert_eq!(policy.decide(&null), Ok(ANONYMOUS.into()));
+        policy.denied.insert("10.0.0.1".into());
+        assert_eq!(policy.decide(&null), Err(Refusal::AddressDenied));
+        // A non-empty allow list wins over the deny list...
+        policy.allowed.insert("10.0.0.1".into());
+        assert_eq!(policy.decide(&null), Ok(ANONYMOUS.into()));
+        // ...and refuses everyone else.
+        let other = request("10.0.0.2", "", Credentials::Null);
+        assert_eq!(policy.decide(&other), Err(Refusal::AddressNotAllowed));
+    }
+
+    #[test]
+    fn plain_checks_domain_user_and_password() {
+        let mut policy = Policy::default();
+        let admin = request("a", "global", plain("admin", "secret"));
+        assert_eq!(policy.decide(&admin), Err(Refusal::UnknownDomain));
+        policy.passwords.insert(
+            "global".into(),
+            HashMap::from([("admin".into(), "secret".into())]),
+        );
+        assert_eq!(policy.decide(&admin), Ok("admin".into()));
+        let wrong = request("a", "global", plain("admin", "guess"));
+        assert_eq!(policy.decide(&wrong), Err(Refusal::WrongPassword));
+        let stranger = request("a", "global", plain("eve", "secret"));
+        assert_eq!(policy.decide(&stranger), Err(Refusal::UnknownUser));
+        let elsewhere = request("a", "other", plain("admin", "secret"));
+        assert_eq!(policy.decide(&elsewhere), Err(Refusal::UnknownDomain));
+        // "*" covers the other domains, and the empty one.
+        policy.passwords.insert(
+            ANY_DOMAIN.into(),
+            HashMap::from([("guest".into(), "guest".into())]),
+        );
+        let guest = request("a", "", plain("guest", "guest"));
+        assert_eq!(policy.decide(&guest), Ok("guest".into()));
+        let guest_in_global = request("a", "global", plain("guest", "guest"));
+        assert_eq!(policy.decide(&guest_in_global), Err(Refusal::UnknownUser));
+    }
+
+    #[test]
+    fn curve_checks_the_key_and_names_the_user_by_it() {
+        let mut policy = Policy::default();
+        let known = request(
+            "a",
+            "",
+            Credentials::Curve {
+                public_key: [1; 32],
+            },
+        );
+        let unknown = request(
+            "a",
+            "",
+            Credentials::Curve {
+                public_key: [2; 32],
+            },
+        );
+        assert_eq!(policy.decide(&known), Err(Refusal::UnknownDomain));
+        policy.curve.insert(
+            ANY_DOMAIN.into(),
+            CurveKeys::Listed {
+                keys: HashSet::from([[1; 32]]),
+                from: None,
+            },
+        );
+        assert_eq!(policy.decide(&known), Ok(curve_user_id(&[1; 32])));
+        assert_eq!(policy.decide(&unknown), Err(Refusal::UnknownKey));
+        policy.curve.insert(ANY_DOMAIN.into(), CurveKeys::Any);
+        assert!(policy.decide(&unknown).is_ok());
+        // The address lists apply before the key.
+        policy.denied.insert("a".into());
+        assert_eq!(policy.decide(&known), Err(Refusal::AddressDenied));
+    }
+
+    #[test]
+    fn other_mechanisms_are_refused() {
+        let gssapi = request("a", "", Credentials::Other("GSSAPI".into()));
+        assert_eq!(
+            Policy::default().decide(&gssapi),
+            Err(Refusal::UnsupportedMechanism)
+        );
+    }
+}
