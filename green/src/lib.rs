@@ -29,7 +29,9 @@
 //! - [`Socket`] wraps a `zmq::Socket` without dereferencing to it: option accessors delegate,
 //!   and every call that can block goes through the readiness loop in `readiness`.
 //! - The readiness loop parks through the scheduler seam in `sched`, which alone knows about
-//!   may (and, later, other schedulers). Outside any coroutine the plain blocking call runs.
+//!   the schedulers (may, and the single-threaded [`hub`]). Outside any coroutine the plain
+//!   blocking call runs. Work that zmqloop starts itself (devices, the authenticator) starts
+//!   on the caller's scheduler through the same seam ([`task::spawn_here`]).
 //!
 //! See `ARCHITECTURE.md` at the repository root for the layers and the readiness rule.
 #![warn(missing_docs)]

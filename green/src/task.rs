@@ -111,19 +111,10 @@ impl Builder {
             let slot = slot.clone();
             move || slot.fill(catch_unwind(AssertUnwindSafe(f)))
         };
-        let runs_on = match sched::current() {
-            Some(Scheduler::May) => {
-                drop(crate::spawn(job)); // detached: the slot carries the outcome
-                RunsOn::MayCoroutine
-            }
-            Some(Scheduler::Hub) => {
-                drop(crate::hub::spawn(job));
-                RunsOn::HubTask
-            }
-            None => {
-                thread::Builder::new().name(self.name.clone()).spawn(job)?;
-                RunsOn::Thread
-            }
+        let runs_on = match sched::start_here(job, &self.name)? {
+            Some(Scheduler::May) => RunsOn::MayCoroutine,
+            Some(Scheduler::Hub) => RunsOn::HubTask,
+            None => RunsOn::Thread,
         };
         Ok(Task {
             slot,

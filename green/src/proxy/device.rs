@@ -1,4 +1,6 @@
-//! Devices: a forwarder started in one call, running as a coroutine (pyzmq's `zmq.devices`).
+//! Devices: a forwarder started in one call, running beside the caller (pyzmq's
+//! `zmq.devices`): a may coroutine when started from one, a task of the same hub when started
+//! from a hub task, a thread of its own (`zmqloop-device`) when started from plain code.
 //!
 //! ```
 //! use zmqloop_green as zmq;
@@ -21,20 +23,21 @@
 //!
 //! A [`Device`] describes both sides (socket types, binds, connects, options) and an optional
 //! monitor; [`Device::start`] creates and sets up the sockets at once (so a bad endpoint is an
-//! error of `start`, not of a coroutine nobody watches), then runs the proxy loop of this
-//! module's parent in a new coroutine. The returned [`DeviceHandle`] reports live message
-//! counts and stops the device through an internal inproc control socket.
+//! error of `start`, not of a task nobody watches), then runs the proxy loop of this module's
+//! parent on the caller's scheduler ([`crate::task::spawn_here`]). The returned
+//! [`DeviceHandle`] reports live message counts and stops the device through an internal
+//! inproc control socket.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use may::coroutine::JoinHandle;
 use zmq::{Result, SocketType};
 
 use super::core::SharedStatistics;
 use super::{Capture, Proxy, ProxyStatistics};
 use crate::context::Context;
 use crate::socket::Socket;
+use crate::task::{self, Task};
 
 /// A socket option setter applied to one side before it binds or connects.
 type SetOption = Box<dyn FnOnce(&Socket) -> Result<()> + Send>;
@@ -169,8 +172,13 @@ impl Device {
         self
     }
 
-    /// Creates the sockets (binding and connecting them now) and starts forwarding in a new
-    /// coroutine.
+    /// Creates the sockets (binding and connecting them now) and starts forwarding on the
+    /// caller's scheduler: a may coroutine, a task of the caller's hub, or a thread named
+    /// `zmqloop-device` when called outside both.
+    ///
+    /// # Errors
+    /// What creating, setting up, binding or connecting a socket returns (EADDRINUSE,
+    /// EINVAL for a bad endpoint...), or EMFILE/ENOMEM when no task can be started.
     pub fn start(self, ctx: &Context) -> Result<DeviceHandle> {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let control_endpoint = format!(
@@ -194,7 +202,8 @@ impl Device {
 
         let statistics = Arc::new(SharedStatistics::default());
         let shared = statistics.clone();
-        let coroutine = crate::spawn(move || {
+        let forwarding = task::Builder::new().name("zmqloop-device");
+        let forwarding = forwarding.spawn_here(move || {
             let mut proxy = Proxy::new(&frontend, &backend)
                 .control(&control)
                 .statistics(shared);
@@ -211,10 +220,11 @@ impl Device {
             }
             outcome
         });
+        let forwarding = forwarding.map_err(|err| crate::errors::from_io(&err))?;
         Ok(DeviceHandle {
             statistics,
             control: Mutex::new(remote),
-            coroutine,
+            forwarding,
             in_endpoint,
             out_endpoint,
         })
@@ -227,7 +237,8 @@ impl Device {
 pub struct DeviceHandle {
     statistics: Arc<SharedStatistics>,
     control: Mutex<Socket>,
-    coroutine: JoinHandle<Result<()>>,
+    /// The forwarding loop, on the scheduler `start` was called from.
+    forwarding: Task<Result<()>>,
     in_endpoint: Option<String>,
     out_endpoint: Option<String>,
 }
@@ -249,23 +260,29 @@ impl DeviceHandle {
         self.statistics.snapshot()
     }
 
-    /// Whether the device's coroutine is still running.
+    /// Where the device forwards: a may coroutine, a hub task or its own thread, depending on
+    /// where [`Device::start`] was called.
+    pub fn runs_on(&self) -> task::RunsOn {
+        self.forwarding.runs_on()
+    }
+
+    /// Whether the device still forwards.
     pub fn is_running(&self) -> bool {
-        !self.coroutine.is_done()
+        !self.forwarding.is_finished()
     }
 
     /// Stops the device and waits for it (parking only the caller inside a coroutine).
     /// Returns how the device ended: `Ok` when stopped by this call, or the error that had
     /// stopped it before (ETERM...).
     pub fn stop(self) -> Result<()> {
-        if !self.coroutine.is_done() {
+        if !self.forwarding.is_finished() {
             let control = self.control.lock().unwrap_or_else(|e| e.into_inner());
             match control.send("TERMINATE", zmq::DONTWAIT) {
                 Ok(()) | Err(zmq::Error::ETERM) => {}
                 Err(err) => return Err(err),
             }
         }
-        match self.coroutine.join() {
+        match self.forwarding.join() {
             Ok(outcome) => outcome,
             Err(panic) => std::panic::resume_unwind(panic),
         }

@@ -106,6 +106,12 @@ where
     }
 }
 
+/// Starts `job` as a detached task of the hub running the caller (see
+/// [`super::start_here`]).
+pub(super) fn start(job: impl FnOnce() + Send + 'static) {
+    drop(hub::spawn(job));
+}
+
 #[cfg(test)]
 mod tests {
     use crate::hub::{self, Hub};

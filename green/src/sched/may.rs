@@ -106,3 +106,8 @@ where
         .expect("zmqloop: the thread running a blocking call died without a report");
     Ok(super::value_of(outcome))
 }
+
+/// Starts `job` as a detached may coroutine (see [`super::start_here`]).
+pub(super) fn start(job: impl FnOnce() + Send + 'static) {
+    drop(crate::spawn(job));
+}

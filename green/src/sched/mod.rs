@@ -7,6 +7,8 @@
 //!   say which of these ended the wait.
 //! - [`run_off_thread`]: run a blocking libzmq call (context termination) on another OS thread
 //!   while only this coroutine waits for it.
+//! - [`start_here`]: start work beside the caller on its own scheduler (devices, the
+//!   authenticator: `crate::task`).
 //!
 //! Everything about *when* to park (the readiness rule) lives in `readiness`, above this seam;
 //! everything about *how* to park lives in the backends below it. A backend never inspects zmq
@@ -151,6 +153,27 @@ where
         Some(Scheduler::May) => may::run_off_thread(job),
         Some(Scheduler::Hub) => hub::run_off_thread(job),
     }
+}
+
+/// Starts `job` beside the caller, on the caller's scheduler: a may coroutine, a task of the
+/// hub running the caller, or (outside both) an OS thread named `thread_name`. Returns the
+/// scheduler it runs on (`None`: its own thread). The job is detached: it reports its end
+/// itself.
+pub(crate) fn start_here(
+    job: impl FnOnce() + Send + 'static,
+    thread_name: &str,
+) -> std::io::Result<Option<Scheduler>> {
+    let scheduler = current();
+    match scheduler {
+        Some(Scheduler::May) => may::start(job),
+        Some(Scheduler::Hub) => hub::start(job),
+        None => {
+            std::thread::Builder::new()
+                .name(thread_name.to_owned())
+                .spawn(job)?;
+        }
+    }
+    Ok(scheduler)
 }
 
 /// What a job run by a backend's helper thread hands back: its value, or its panic.
