@@ -50,7 +50,7 @@ mod sched;
 mod socket;
 mod spawn;
 pub mod task;
-mod wake_fd;
+pub mod wake_fd;
 
 pub use context::Context;
 pub use poll::{poll, PollTarget, Poller};
@@ -61,7 +61,6 @@ pub use proxy::{
 };
 pub use socket::{Sendable, Socket};
 pub use spawn::{keep_may_config, spawn, MIN_STACK_WORDS, POOLED_COROUTINES};
-pub use wake_fd::WakeFd;
 
 /// The `may` coroutine library that runs green sockets by default, re-exported for advanced use
 /// (custom `Builder`s, `may::config()`, channels).

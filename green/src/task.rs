@@ -47,7 +47,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 
 use crate::sched::{self, Scheduler};
-use crate::{PollItem, WakeFd, POLLIN};
+use crate::wake_fd::WakeFd;
+use crate::{PollItem, POLLIN};
 
 /// The thread name [`spawn_here`] gives a job started outside any scheduler.
 pub const DEFAULT_THREAD_NAME: &str = "zmqloop-task";

@@ -2,7 +2,8 @@
 //!
 //! The hub's reactor, the hub's `run_off_thread` and the IOLoop all need one: another thread
 //! queues work, then wakes the loop parked in `epoll_wait` or in a poll set. It is an eventfd
-//! (Linux): `wake` adds to its counter, `clear` reads it back to zero.
+//! (Linux): `wake` adds to its counter, `clear` reads it back to zero. Not a `zmq` item, so it
+//! lives here (`zmqloop::green::wake_fd::WakeFd`), outside the drop-in surface of the root.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 

@@ -29,14 +29,14 @@ pub(crate) struct StopSignal {
     /// Set once, by `request`.
     requested: AtomicBool,
     /// Polled by the loop beside the ZAP socket.
-    wake: zmq::WakeFd,
+    wake: zmq::wake_fd::WakeFd,
 }
 
 impl StopSignal {
     pub(crate) fn new() -> std::io::Result<StopSignal> {
         Ok(StopSignal {
             requested: AtomicBool::new(false),
-            wake: zmq::WakeFd::new()?,
+            wake: zmq::wake_fd::WakeFd::new()?,
         })
     }
 

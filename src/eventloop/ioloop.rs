@@ -27,7 +27,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use zmqloop_green::{PollEvents, PollTarget, Poller, Socket, WakeFd};
+use zmqloop_green::wake_fd::WakeFd;
+use zmqloop_green::{PollEvents, PollTarget, Poller, Socket};
 
 use super::timers::Timers;
 

@@ -1,12 +1,13 @@
-//! The hub's core: tasks, the ready queue, the timer heap and the reactor (an epoll set of
-//! notification fds plus a wake-up eventfd for other threads), all driven by [`HubCore::run`]
-//! on the hub's one thread.
+//! The hub's core: tasks, the ready queue and the timer heap, all driven by [`HubCore::run`] on
+//! the hub's one thread, around one reactor wait per pass. Beside it: `fd_table.rs` (which
+//! task waits on which registered fd), `reactor.rs` (the epoll set), `remote.rs` (jobs from
+//! other threads), `registration.rs` (the fd registrations green calls park on).
 //!
 //! # Invariants
 //! - Everything here is touched only from the hub's thread, except [`Remote`] (a mutex and an
 //!   eventfd) and the epoll fd itself (deregistration may happen from any thread).
 //! - No `RefCell` borrow of the state is held while a task runs: a task is taken out of its slot
-//!   (`coroutine: None`) for the duration of `resume`, and tasks call back into the core.
+//!   (`task: None`) for the duration of `resume`, and tasks call back into the core.
 //! - A task is in the ready queue at most once: only `Parked` tasks can be woken.
 //! - A task that cannot be resumed any more (finished, cancelled) leaves its slot; its key's
 //!   generation makes every stale timer entry, fd event or wake-up for it a no-op.
@@ -14,23 +15,27 @@
 use std::cell::{Cell, RefCell};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use corosensei::stack::DefaultStack;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
+use super::fd_table::{FdTable, FdToken};
+use super::reactor;
+use super::remote::Remote;
 use super::stack_pool::StackPool;
 use super::watchdog::Watch;
 use crate::wake_fd::WakeFd;
 
-/// How a parked task is resumed.
+/// Why a parked task was resumed: what [`HubCore::park`] returns (a cancellation unwinds
+/// instead).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Resume {
-    /// First run, a yield, or a join/wake.
+pub(crate) enum Woke {
+    /// First run, a yield, or a wake-up by another task (a join).
     Run,
     /// Its fd signalled.
     Fd,
@@ -38,7 +43,12 @@ pub(crate) enum Resume {
     Deadline,
     /// A fallback check found its fd readable although no event came.
     Fallback,
-    /// It is being cancelled: unwind.
+}
+
+/// What a task is resumed with: why it woke, or a cancellation it must unwind for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Resume {
+    Woke(Woke),
     Cancel,
 }
 
@@ -51,34 +61,73 @@ pub(crate) struct TaskKey {
     generation: u32,
 }
 
-/// What a parked task waits for.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Wait {
-    /// Registration token of the fd it waits on, if any.
-    pub(crate) token: Option<u64>,
-    /// The fd behind `token`, for fallback checks.
-    pub(crate) fd: RawFd,
-    pub(crate) deadline: Option<Instant>,
-    /// Fallback check interval (with `token` only).
-    pub(crate) fallback: Option<Duration>,
+/// What a parked task waits for, and so what may end its wait (another task can always wake
+/// it, and a cancellation always ends it).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Wait {
+    /// Nothing but another task's wake-up (a join).
+    Woken,
+    /// A point in time (`sleep`).
+    Until(Instant),
+    /// A registered fd's event, or `deadline` if any; every `fallback` the fd is checked in
+    /// case its event was missed.
+    Fd {
+        token: FdToken,
+        fd: RawFd,
+        deadline: Option<Instant>,
+        fallback: Duration,
+    },
 }
 
+impl Wait {
+    /// The deadline that ends the wait, if any.
+    fn deadline(self) -> Option<Instant> {
+        match self {
+            Wait::Woken => None,
+            Wait::Until(at) => Some(at),
+            Wait::Fd { deadline, .. } => deadline,
+        }
+    }
+
+    /// When the timer must first look at a task that parks now with this wait.
+    fn first_timer(self, now: Instant) -> Option<Instant> {
+        match self {
+            Wait::Woken => None,
+            Wait::Until(at) => Some(at),
+            Wait::Fd {
+                deadline, fallback, ..
+            } => Some(deadline.map_or(now + fallback, |d| d.min(now + fallback))),
+        }
+    }
+}
+
+/// Where a task is in its life; a task that cannot be resumed any more leaves its slot.
 #[derive(Debug)]
 enum State {
+    /// In the ready queue, to be resumed with this.
     Ready(Resume),
+    /// Running now (its coroutine is out of the slot, in `resume`).
     Running,
+    /// Parked, waiting for this.
     Parked(Wait),
 }
 
+/// One task's place in the hub. Slots are reused; a task is named by its index and the
+/// slot's generation when it was spawned ([`TaskKey`]).
 struct Slot {
+    /// Bumped by every spawn into this slot: keys of earlier tasks no longer match.
     generation: u32,
     /// The task's id: unique in its hub, never reused (the watchdog's reports name it).
     id: u64,
     /// Spawned and not finished.
     alive: bool,
+    /// The coroutine, except while it runs (`resume` takes it out) and after it finished.
     task: Option<Task>,
+    /// Ready, running or parked (meaningful while `alive`).
     state: State,
+    /// The task's yielder, on its own stack: set by its first run, valid while it is alive.
     yielder: *const Yielder<Resume, ()>,
+    /// A cancellation was asked for: every park unwinds from now on.
     cancelled: bool,
     /// When the timer must look at this task next (deadline or fallback check).
     wake_at: Option<Instant>,
@@ -86,48 +135,22 @@ struct Slot {
     queued_at: Option<Instant>,
 }
 
-/// Token of the hub's own wake-up eventfd in the epoll set.
-const REMOTE_TOKEN: u64 = 0;
-
-/// Jobs sent from other threads, and the eventfd that interrupts the hub's wait for them.
-pub(crate) struct Remote {
-    jobs: Mutex<Vec<Box<dyn FnOnce() + Send>>>,
-    wake: WakeFd,
-    stop: AtomicBool,
-}
-
-impl Remote {
-    pub(crate) fn push(&self, job: Box<dyn FnOnce() + Send>) {
-        self.jobs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(job);
-        self.wake();
-    }
-
-    pub(crate) fn wake(&self) {
-        self.wake.wake();
-    }
-
-    pub(crate) fn request_stop(&self) {
-        self.stop.store(true, Ordering::SeqCst);
-        self.wake();
-    }
-
-    fn drain(&self) -> Vec<Box<dyn FnOnce() + Send>> {
-        self.wake.clear();
-        std::mem::take(&mut *self.jobs.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-}
-
+/// Everything about the tasks, behind one `RefCell` (never borrowed while a task runs).
 struct Tasks {
+    /// Every slot ever used; indices of `TaskKey`s.
     slots: Vec<Slot>,
+    /// Indices of slots whose task finished, for reuse.
     free: Vec<u32>,
+    /// Tasks alive (spawned, not finished).
     live: usize,
+    /// Tasks to resume, in FIFO order; each at most once (only parked tasks are woken).
     ready: VecDeque<TaskKey>,
+    /// (when, index, generation) of timer checks; stale entries (other generation, or later
+    /// than the slot's `queued_at`) are skipped when they come due.
     timers: BinaryHeap<Reverse<(Instant, u32, u32)>>,
     /// Registered fds: token -> the task parked on it.
     fds: FdTable,
+    /// Stacks of finished tasks, for the next spawns.
     stacks: StackPool,
     /// The id of the last task spawned (ids start at 1).
     last_id: u64,
@@ -135,10 +158,15 @@ struct Tasks {
 
 /// One hub's state. Lives in an `Rc` owned by [`super::Hub`].
 pub(crate) struct HubCore {
-    pub(crate) id: u64,
+    /// Unique in the process: registrations remember it to know their hub.
+    pub(super) id: u64,
+    /// The tasks, their timers and registered fds.
     state: RefCell<Tasks>,
-    pub(crate) epoll: Arc<OwnedFd>,
-    pub(crate) remote: Arc<Remote>,
+    /// The reactor: registered fds and `remote`'s eventfd, edge-triggered input.
+    pub(super) epoll: Arc<OwnedFd>,
+    /// Jobs and stop requests from other threads.
+    pub(super) remote: Arc<Remote>,
+    /// `run` returns after its current pass (set by `request_stop`).
     stopping: Cell<bool>,
     /// The blocking detector's shared state, when `Builder::max_blocking_time` turned it on:
     /// [`HubCore::resume`] marks the start and end of every task turn in it.
@@ -204,10 +232,6 @@ pub(crate) fn current_id() -> Option<u64> {
     (!hub.is_null()).then(|| unsafe { (*hub).id })
 }
 
-fn last_os_error() -> std::io::Error {
-    std::io::Error::last_os_error()
-}
-
 impl HubCore {
     /// A new hub core. It only ever lives in an `Rc`: `current_hub` relies on that.
     pub(crate) fn new(
@@ -216,20 +240,9 @@ impl HubCore {
         watch: Option<Arc<Watch>>,
     ) -> std::io::Result<Rc<HubCore>> {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-        // SAFETY: plain syscall; the fd is owned by an OwnedFd right after.
-        let epoll = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-        if epoll < 0 {
-            return Err(last_os_error());
-        }
-        // SAFETY: `epoll` is a new fd owned by nobody else.
-        let epoll = Arc::new(unsafe { OwnedFd::from_raw_fd(epoll) });
-        let wake = WakeFd::new()?;
-        epoll_ctl(
-            epoll.as_raw_fd(),
-            libc::EPOLL_CTL_ADD,
-            wake.as_raw_fd(),
-            REMOTE_TOKEN,
-        )?;
+        let epoll = Arc::new(reactor::create()?);
+        let remote = Arc::new(Remote::new(WakeFd::new()?));
+        reactor::add(&epoll, remote.wake_fd().as_raw_fd(), FdToken::WAKE_UP)?;
         Ok(Rc::new(HubCore {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             state: RefCell::new(Tasks {
@@ -243,11 +256,7 @@ impl HubCore {
                 last_id: 0,
             }),
             epoll,
-            remote: Arc::new(Remote {
-                jobs: Mutex::new(Vec::new()),
-                wake,
-                stop: AtomicBool::new(false),
-            }),
+            remote,
             stopping: Cell::new(false),
             watch,
         }))
@@ -313,7 +322,7 @@ impl HubCore {
         slot.id = id;
         slot.task = Some(task);
         slot.alive = true;
-        slot.state = State::Ready(Resume::Run);
+        slot.state = State::Ready(Resume::Woke(Woke::Run));
         slot.cancelled = false;
         slot.wake_at = None;
         slot.queued_at = None;
@@ -335,8 +344,8 @@ impl HubCore {
     }
 
     /// Wakes a parked task (no-op for a task that is not parked or no longer exists).
-    pub(crate) fn wake(&self, key: TaskKey, why: Resume) {
-        self.state.borrow_mut().wake(key, why);
+    pub(crate) fn wake(&self, key: TaskKey) {
+        self.state.borrow_mut().wake(key, Resume::Woke(Woke::Run));
     }
 
     /// Marks a task cancelled and wakes it so that it unwinds. Returns false if it is gone.
@@ -351,9 +360,9 @@ impl HubCore {
     }
 
     /// Registers `fd` (edge-triggered input) under a new token.
-    pub(crate) fn register_fd(&self, fd: RawFd) -> std::io::Result<u64> {
+    pub(super) fn register_fd(&self, fd: RawFd) -> std::io::Result<FdToken> {
         let token = self.state.borrow_mut().fds.insert();
-        if let Err(err) = epoll_ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, token) {
+        if let Err(err) = reactor::add(&self.epoll, fd, token.as_u64()) {
             self.state.borrow_mut().fds.remove(token);
             return Err(err);
         }
@@ -361,21 +370,21 @@ impl HubCore {
     }
 
     /// Forgets a token (its fd was removed from the epoll set by the caller).
-    pub(crate) fn forget_fd(&self, token: u64) {
+    pub(super) fn forget_fd(&self, token: FdToken) {
         self.state.borrow_mut().fds.remove(token);
     }
 
     /// How many fd tokens are taken.
     #[cfg(test)]
     pub(crate) fn live_fds(&self) -> usize {
-        let state = self.state.borrow();
-        state.fds.entries.len() - state.fds.free.len()
+        self.state.borrow().fds.live()
     }
 
-    /// Parks the calling task until `wait` is satisfied; returns why it was resumed.
+    /// Parks the calling task until `wait` is satisfied (or another task wakes it); returns why
+    /// it was resumed.
     ///
     /// A cancelled task unwinds from here (with a [`super::Cancelled`] panic) instead.
-    pub(crate) fn park(&self, wait: Wait) -> Resume {
+    pub(crate) fn park(&self, wait: Wait) -> Woke {
         let key = CURRENT_TASK
             .with(Cell::get)
             .expect("zmqloop hub: park outside a task");
@@ -385,28 +394,23 @@ impl HubCore {
                 drop(state);
                 std::panic::resume_unwind(Box::new(super::Cancelled));
             }
-            if let Some(token) = wait.token {
+            if let Wait::Fd { token, .. } = wait {
                 state.fds.set_waiter(token, Some(key));
             }
-            let wake_at = match (wait.deadline, wait.fallback) {
-                (Some(deadline), Some(every)) => Some(deadline.min(Instant::now() + every)),
-                (deadline, None) => deadline,
-                (None, Some(every)) => Some(Instant::now() + every),
-            };
-            state.arm(key, wake_at);
+            state.arm(key, wait.first_timer(Instant::now()));
             let slot = state.slot_mut(key);
             slot.state = State::Parked(wait);
             slot.yielder
         };
         // SAFETY: the yielder lives on this task's stack, which is the stack running now.
         let resume = unsafe { &*yielder }.suspend(());
-        if let Some(token) = wait.token {
+        if let Wait::Fd { token, .. } = wait {
             self.state.borrow_mut().fds.set_waiter(token, None);
         }
-        if resume == Resume::Cancel {
-            std::panic::resume_unwind(Box::new(super::Cancelled));
+        match resume {
+            Resume::Woke(woke) => woke,
+            Resume::Cancel => std::panic::resume_unwind(Box::new(super::Cancelled)),
         }
-        resume
     }
 
     /// Puts the calling task at the back of the ready queue and lets the others run.
@@ -417,7 +421,7 @@ impl HubCore {
         let yielder = {
             let mut state = self.state.borrow_mut();
             let slot = state.slot_mut(key);
-            slot.state = State::Ready(Resume::Run);
+            slot.state = State::Ready(Resume::Woke(Woke::Run));
             let yielder = slot.yielder;
             state.ready.push_back(key);
             yielder
@@ -450,7 +454,7 @@ impl HubCore {
             if done() || self.live_tasks() == 0 || self.stopping.get() {
                 break;
             }
-            if self.remote.stop.swap(false, Ordering::SeqCst) {
+            if self.remote.take_stop() {
                 break;
             }
             let timeout = self.poll_timeout();
@@ -529,26 +533,21 @@ impl HubCore {
         }
     }
 
+    /// One wait of the reactor: wakes the tasks whose fds signalled, runs the jobs of other
+    /// threads.
     fn wait_for_events(&self, events: &mut [libc::epoll_event], timeout: libc::c_int) {
-        // SAFETY: `events` is a valid buffer of `events.len()` entries for the kernel to fill.
-        let count = unsafe {
-            libc::epoll_wait(
-                self.epoll.as_raw_fd(),
-                events.as_mut_ptr(),
-                events.len() as libc::c_int,
-                timeout,
-            )
-        };
-        let count = usize::try_from(count).unwrap_or(0); // EINTR: nothing happened
+        let count = reactor::wait(&self.epoll, events, timeout);
         let mut remote_jobs = Vec::new();
         {
             let mut state = self.state.borrow_mut();
             for event in &events[..count] {
-                let token = event.u64;
-                if token == REMOTE_TOKEN {
-                    remote_jobs = self.remote.drain();
-                } else if let Some(key) = state.fds.waiter(token) {
-                    state.wake(key, Resume::Fd);
+                match FdToken::from_u64(event.u64) {
+                    None => remote_jobs = self.remote.drain(),
+                    Some(token) => {
+                        if let Some(key) = state.fds.waiter(token) {
+                            state.wake(key, Resume::Woke(Woke::Fd));
+                        }
+                    }
                 }
             }
         }
@@ -581,18 +580,23 @@ impl HubCore {
             };
             if wake_at > now {
                 state.arm(key, Some(wake_at));
-            } else if wait.deadline.is_some_and(|d| d <= now) {
-                state.wake(key, Resume::Deadline);
-            } else {
-                checks.push((key, wait));
+            } else if wait.deadline().is_some_and(|d| d <= now) {
+                state.wake(key, Resume::Woke(Woke::Deadline));
+            } else if let Wait::Fd {
+                fd,
+                deadline,
+                fallback,
+                ..
+            } = wait
+            {
+                checks.push((key, fd, deadline, fallback));
             }
         }
-        for (key, wait) in checks {
-            if fd_is_readable(wait.fd) {
-                state.wake(key, Resume::Fallback);
+        for (key, fd, deadline, fallback) in checks {
+            if reactor::is_readable(fd) {
+                state.wake(key, Resume::Woke(Woke::Fallback));
             } else {
-                let every = wait.fallback.unwrap_or(Duration::from_secs(1));
-                let next = wait.deadline.map_or(now + every, |d| d.min(now + every));
+                let next = deadline.map_or(now + fallback, |d| d.min(now + fallback));
                 state.arm(key, Some(next));
             }
         }
@@ -635,95 +639,4 @@ impl Tasks {
             }
         }
     }
-}
-
-/// Registered fds by token: a slab, so the hot path (park, event, resume) costs an index, not a
-/// hash. A token is `generation << 32 | (index + 1)`; 0 is [`REMOTE_TOKEN`].
-#[derive(Default)]
-struct FdTable {
-    entries: Vec<FdEntry>,
-    free: Vec<u32>,
-}
-
-#[derive(Default)]
-struct FdEntry {
-    generation: u32,
-    live: bool,
-    waiter: Option<TaskKey>,
-}
-
-impl FdTable {
-    fn insert(&mut self) -> u64 {
-        let index = self.free.pop().unwrap_or_else(|| {
-            self.entries.push(FdEntry::default());
-            (self.entries.len() - 1) as u32
-        });
-        let entry = &mut self.entries[index as usize];
-        entry.generation = entry.generation.wrapping_add(1);
-        entry.live = true;
-        entry.waiter = None;
-        (u64::from(entry.generation) << 32) | (u64::from(index) + 1)
-    }
-
-    fn entry(&mut self, token: u64) -> Option<&mut FdEntry> {
-        let index = (token & 0xffff_ffff).checked_sub(1)? as usize;
-        let generation = (token >> 32) as u32;
-        self.entries
-            .get_mut(index)
-            .filter(|entry| entry.live && entry.generation == generation)
-    }
-
-    fn remove(&mut self, token: u64) {
-        if let Some(entry) = self.entry(token) {
-            entry.live = false;
-            entry.waiter = None;
-            self.free.push(((token & 0xffff_ffff) - 1) as u32);
-        }
-    }
-
-    fn set_waiter(&mut self, token: u64, waiter: Option<TaskKey>) {
-        if let Some(entry) = self.entry(token) {
-            entry.waiter = waiter;
-        }
-    }
-
-    fn waiter(&mut self, token: u64) -> Option<TaskKey> {
-        self.entry(token).and_then(|entry| entry.waiter)
-    }
-}
-
-fn epoll_ctl(epoll: RawFd, op: libc::c_int, fd: RawFd, token: u64) -> std::io::Result<()> {
-    let mut event = libc::epoll_event {
-        events: (libc::EPOLLIN | libc::EPOLLET) as u32,
-        u64: token,
-    };
-    // SAFETY: `epoll` is a live epoll fd and `event` outlives the call.
-    if unsafe { libc::epoll_ctl(epoll, op, fd, &mut event) } < 0 {
-        return Err(last_os_error());
-    }
-    Ok(())
-}
-
-/// Removes `fd` from `epoll` (callable from any thread).
-pub(crate) fn epoll_remove(epoll: &OwnedFd, fd: RawFd) {
-    // SAFETY: `epoll` is a live epoll fd; a null event is allowed for EPOLL_CTL_DEL.
-    unsafe {
-        libc::epoll_ctl(
-            epoll.as_raw_fd(),
-            libc::EPOLL_CTL_DEL,
-            fd,
-            std::ptr::null_mut(),
-        )
-    };
-}
-
-fn fd_is_readable(fd: RawFd) -> bool {
-    let mut check = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd; zero timeout.
-    let ready = unsafe { libc::poll(&mut check, 1, 0) };
-    ready > 0 && check.revents != 0
 }

@@ -90,6 +90,10 @@
 //! behave the same there.
 
 mod core;
+mod fd_table;
+mod reactor;
+mod registration;
+mod remote;
 mod stack_pool;
 mod watchdog;
 
@@ -99,10 +103,10 @@ use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use self::core::current_hub;
-pub(crate) use self::core::Remote;
-pub(crate) use self::core::{current_id, epoll_remove, in_task, with_current, Resume, Wait};
-use self::core::{HubCore, TaskKey};
+use self::core::{current_hub, HubCore, TaskKey, Wait};
+pub(crate) use self::core::{in_task, with_current};
+pub(crate) use self::registration::{FdRegistration, FdWake};
+use self::remote::Remote;
 use self::watchdog::Watchdog;
 
 /// The panic payload of a task that was cancelled (see [`JoinHandle::cancel`]).
@@ -330,7 +334,7 @@ where
         };
         with_current(|hub| {
             for waiter in waiters {
-                hub.wake(waiter, Resume::Run);
+                hub.wake(waiter);
             }
         });
     });
@@ -409,10 +413,7 @@ pub fn sleep(duration: Duration) {
     let deadline = Instant::now() + duration;
     with_current(|core| {
         while Instant::now() < deadline {
-            core.park(Wait {
-                deadline: Some(deadline),
-                ..Wait::default()
-            });
+            core.park(Wait::Until(deadline));
         }
     });
 }
@@ -470,7 +471,7 @@ impl<T> JoinHandle<T> {
             while !self.is_finished() {
                 let me = current_task();
                 self.cell.borrow_mut().waiters.push(me);
-                with_current(|core| core.park(Wait::default()));
+                with_current(|core| core.park(Wait::Woken));
             }
         }
         self.try_join()

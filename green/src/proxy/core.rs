@@ -64,38 +64,73 @@ impl ProxyStatistics {
     }
 }
 
+/// A side of the proxy: where a message came in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Side {
+    Frontend,
+    Backend,
+}
+
+impl Side {
+    /// The side messages from this one go out on.
+    fn other(self) -> Side {
+        match self {
+            Side::Frontend => Side::Backend,
+            Side::Backend => Side::Frontend,
+        }
+    }
+}
+
+/// The live counters of one side.
+#[derive(Debug, Default)]
+struct SideCounters {
+    messages_in: AtomicU64,
+    bytes_in: AtomicU64,
+    messages_out: AtomicU64,
+    bytes_out: AtomicU64,
+}
+
+impl SideCounters {
+    fn snapshot(&self) -> SideStatistics {
+        SideStatistics {
+            messages_in: self.messages_in.load(Ordering::Relaxed),
+            bytes_in: self.bytes_in.load(Ordering::Relaxed),
+            messages_out: self.messages_out.load(Ordering::Relaxed),
+            bytes_out: self.bytes_out.load(Ordering::Relaxed),
+        }
+    }
+}
+
 /// Live counters, shared with whoever watches the proxy (a device handle).
 #[derive(Debug, Default)]
 pub(crate) struct SharedStatistics {
-    values: [AtomicU64; 8],
+    frontend: SideCounters,
+    backend: SideCounters,
 }
 
 impl SharedStatistics {
     pub(crate) fn snapshot(&self) -> ProxyStatistics {
-        let v: Vec<u64> = self
-            .values
-            .iter()
-            .map(|v| v.load(Ordering::Relaxed))
-            .collect();
-        let side = |o: usize| SideStatistics {
-            messages_in: v[o],
-            bytes_in: v[o + 1],
-            messages_out: v[o + 2],
-            bytes_out: v[o + 3],
-        };
         ProxyStatistics {
-            frontend: side(0),
-            backend: side(4),
+            frontend: self.frontend.snapshot(),
+            backend: self.backend.snapshot(),
         }
     }
 
-    /// Counts one message of `bytes` that came in on side `from` (0 frontend, 4 backend).
-    fn count(&self, from: usize, bytes: u64) {
-        let to = 4 - from;
-        self.values[from].fetch_add(1, Ordering::Relaxed);
-        self.values[from + 1].fetch_add(bytes, Ordering::Relaxed);
-        self.values[to + 2].fetch_add(1, Ordering::Relaxed);
-        self.values[to + 3].fetch_add(bytes, Ordering::Relaxed);
+    fn side(&self, side: Side) -> &SideCounters {
+        match side {
+            Side::Frontend => &self.frontend,
+            Side::Backend => &self.backend,
+        }
+    }
+
+    /// Counts one message of `bytes` that came in on side `from` (and so went out on the
+    /// other).
+    fn count(&self, from: Side, bytes: u64) {
+        let (came_in, went_out) = (self.side(from), self.side(from.other()));
+        came_in.messages_in.fetch_add(1, Ordering::Relaxed);
+        came_in.bytes_in.fetch_add(bytes, Ordering::Relaxed);
+        went_out.messages_out.fetch_add(1, Ordering::Relaxed);
+        went_out.bytes_out.fetch_add(bytes, Ordering::Relaxed);
     }
 }
 
@@ -226,7 +261,7 @@ impl<'a> Proxy<'a> {
                 flow.forward_blocked = false;
             } else if !flow.forward_blocked && front.contains(zmq::POLLIN) {
                 if writable(self.backend)? {
-                    self.forward(self.frontend, self.backend, 0)?;
+                    self.forward(self.frontend, self.backend, Side::Frontend)?;
                 } else {
                     flow.forward_blocked = true;
                 }
@@ -237,7 +272,7 @@ impl<'a> Proxy<'a> {
                     flow.backward_blocked = false;
                 } else if !flow.backward_blocked && back.contains(zmq::POLLIN) {
                     if writable(self.frontend)? {
-                        self.forward(self.backend, self.frontend, 4)?;
+                        self.forward(self.backend, self.frontend, Side::Backend)?;
                     } else {
                         flow.backward_blocked = true;
                     }
@@ -274,9 +309,8 @@ impl<'a> Proxy<'a> {
         poller.register(self.backend, back)
     }
 
-    /// Forwards up to [`BURST`] whole messages from `from` to `to`. `side` is the statistics
-    /// offset of `from` (0 frontend, 4 backend).
-    fn forward(&self, from: &Socket, to: &Socket, side: usize) -> Result<()> {
+    /// Forwards up to [`BURST`] whole messages from `from` to `to`; `side` is `from`'s.
+    fn forward(&self, from: &Socket, to: &Socket, side: Side) -> Result<()> {
         for _ in 0..BURST {
             let mut frame = Message::new();
             match from.recv(&mut frame, zmq::DONTWAIT) {
@@ -313,7 +347,7 @@ impl<'a> Proxy<'a> {
         frame: &mut Message,
         more: bool,
         first: bool,
-        side: usize,
+        side: Side,
     ) -> Result<()> {
         let flags = if more { zmq::SNDMORE } else { 0 };
         match &self.capture {
@@ -325,7 +359,7 @@ impl<'a> Proxy<'a> {
                 backend_prefix,
             }) => {
                 if first {
-                    let prefix = if side == 0 {
+                    let prefix = if side == Side::Frontend {
                         frontend_prefix
                     } else {
                         backend_prefix

@@ -2,79 +2,36 @@
 //! through the hub's epoll set (edge-triggered), with its deadline and fallback checks run by
 //! the hub's own timers (see `crate::hub`).
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::io::RawFd;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::{Registration, Scheduler, Wake};
-use crate::hub::{self, Remote, Wait};
+use crate::hub::{self, FdRegistration, FdWake};
 use crate::wake_fd::WakeFd;
 
 /// One socket's registration with one hub.
-pub(super) struct HubFd {
-    hub_id: u64,
-    token: u64,
-    fd: RawFd,
-    /// The hub's epoll set, shared so the registration can be removed from any thread.
-    epoll: Arc<OwnedFd>,
-    /// The hub's mailbox, to free the token from another thread.
-    remote: Arc<Remote>,
-}
+pub(super) struct HubFd(FdRegistration);
 
 impl HubFd {
     pub(super) fn register(fd: RawFd) -> zmq::Result<HubFd> {
-        hub::with_current(|core| {
-            let token = core.register_fd(fd).map_err(|err| {
-                log::warn!("zmqloop: cannot register fd {fd} with the hub: {err}");
-                crate::errors::from_io(&err)
-            })?;
-            Ok(HubFd {
-                hub_id: core.id,
-                token,
-                fd,
-                epoll: core.epoll.clone(),
-                remote: core.remote.clone(),
-            })
+        FdRegistration::register(fd).map(HubFd).map_err(|err| {
+            log::warn!("zmqloop: cannot register fd {fd} with the hub: {err}");
+            crate::errors::from_io(&err)
         })
     }
 
     /// Whether this registration belongs to the hub running the caller.
     pub(super) fn is_current(&self) -> bool {
-        hub::current_id() == Some(self.hub_id)
+        self.0.is_current()
     }
 
     pub(super) fn park(&self, deadline: Option<Instant>, fallback: Duration) -> Wake {
-        let resume = hub::with_current(|core| {
-            core.park(Wait {
-                token: Some(self.token),
-                fd: self.fd,
-                deadline,
-                fallback: Some(fallback),
-            })
-        });
-        match resume {
-            hub::Resume::Deadline => Wake::Deadline,
-            hub::Resume::Fallback => Wake::Fallback,
-            _ => Wake::Fd,
-        }
-    }
-}
-
-impl Drop for HubFd {
-    fn drop(&mut self) {
-        // At once, from any thread: the fd may be closed (and its number reused) right after.
-        hub::epoll_remove(&self.epoll, self.fd);
-        // The token's slot lives in the hub's state, reachable only on its thread while it
-        // runs. Dropped anywhere else (the socket moved to another thread, or the hub is not
-        // running), the hub frees it at its next wake-up; no event can reach it meanwhile.
-        if self.is_current() {
-            hub::with_current(|core| core.forget_fd(self.token));
-        } else {
-            let token = self.token;
-            self.remote.push(Box::new(move || {
-                hub::with_current(|core| core.forget_fd(token));
-            }));
+        match self.0.park(deadline, fallback) {
+            FdWake::Signalled => Wake::Fd,
+            FdWake::Deadline => Wake::Deadline,
+            FdWake::Fallback => Wake::Fallback,
         }
     }
 }

@@ -16,7 +16,6 @@
 
 mod hub;
 mod may;
-mod timer;
 
 use std::os::unix::io::RawFd;
 use std::time::{Duration, Instant};

@@ -1,6 +1,6 @@
 //! The may backend of the scheduler seam: parks a may coroutine on a socket's notification fd
 //! (may's edge-triggered epoll via `CoIo` and `wait_io`), with the deadline and fallback
-//! checks of [`super::timer`].
+//! checks of `timer.rs`, the may backend's own timer thread.
 //!
 //! Measured facts this relies on (see `shared/notes/readiness.md`):
 //! - `CoIo::new` registers the fd once (edge-triggered); registering it twice fails with EEXIST,
@@ -18,13 +18,15 @@
 //!   libzmq call (and its `poll(2)`) per receive. Dropping it cannot lose an event: an edge that
 //!   makes the fd readable later is reported with `EPOLLIN` on its own.
 
+mod timer;
+
 use std::os::unix::io::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use may::io::{CoIo, WaitIo};
 
-use super::timer::{Fired, Slot};
+use self::timer::{Fired, Slot};
 use super::Wake;
 
 /// The `wait_io` flags that can mean "something happened": readable, error, hang-up, or the
