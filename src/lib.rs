@@ -33,7 +33,7 @@
 //!   lists, PLAIN passwords and CURVE keys, running as a green task, and CURVE certificates.
 //!
 //! See `ARCHITECTURE.md` for how the layers fit together.
-#![warn(missing_docs)]
+#![warn(missing_docs, missing_debug_implementations)]
 
 pub mod auth;
 pub mod eventloop;

@@ -980,7 +980,7 @@ fn device_start_fails_on_bad_endpoints_and_options_without_leaking_sockets() {
         let taken = inproc("device-taken");
         let holder = ctx.socket(zmq::PULL).unwrap();
         holder.bind(&taken).unwrap();
-        let fails = |device: Device| device.start(&ctx).err().expect("start must fail");
+        let fails = |device: Device| device.start(&ctx).expect_err("start must fail");
         let unsupported = [zmq::Error::EPROTONOSUPPORT, zmq::Error::EINVAL];
 
         let err = fails(Device::streamer().bind_in("bogus://x"));

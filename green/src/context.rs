@@ -220,8 +220,23 @@ impl Context {
         self.get_option(zmq_sys::ZMQ_SOCKET_LIMIT)
     }
 
-    /// Creates a green socket of the given type. Fails with ETERM once the context is
-    /// terminated (or being terminated).
+    /// Creates a green socket of the given type.
+    ///
+    /// # Errors
+    /// ETERM once the context is terminated (or being terminated); EMFILE when the context
+    /// already has its maximum of sockets ([`Context::set_max_sockets`]) or the process is out
+    /// of file descriptors.
+    ///
+    /// # Examples
+    /// ```
+    /// use zmqloop_green as zmq;
+    ///
+    /// let mut ctx = zmq::Context::new();
+    /// let socket = ctx.socket(zmq::DEALER).unwrap();
+    /// drop(socket);
+    /// ctx.destroy().unwrap();
+    /// assert_eq!(ctx.socket(zmq::DEALER).err(), Some(zmq::Error::ETERM));
+    /// ```
     pub fn socket(&self, socket_type: SocketType) -> Result<Socket> {
         let raw = self.raw.with_live(|ctx| {
             // SAFETY: `with_live` passes the context only while it is not terminated; a null

@@ -34,7 +34,7 @@
 //!   on the caller's scheduler through the same seam ([`task::spawn_here`]).
 //!
 //! See `ARCHITECTURE.md` at the repository root for the layers and the readiness rule.
-#![warn(missing_docs)]
+#![warn(missing_docs, missing_debug_implementations)]
 
 mod context;
 pub mod curve;

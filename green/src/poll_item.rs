@@ -106,3 +106,14 @@ impl<'a> PollItem<'a> {
         self.raw.socket.is_null() && self.raw.fd == fd
     }
 }
+
+impl std::fmt::Debug for PollItem<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PollItem")
+            .field("socket", &self.raw.socket)
+            .field("fd", &self.raw.fd)
+            .field("events", &self.raw.events)
+            .field("revents", &self.raw.revents)
+            .finish()
+    }
+}

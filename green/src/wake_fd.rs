@@ -23,9 +23,8 @@ impl WakeFd {
             return Err(std::io::Error::last_os_error());
         }
         // SAFETY: `raw` is a new fd that nothing else owns.
-        Ok(WakeFd {
-            fd: unsafe { OwnedFd::from_raw_fd(raw) },
-        })
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        Ok(WakeFd { fd })
     }
 
     /// Makes the fd readable (from any thread; cheap when it already is).

@@ -15,6 +15,7 @@
 //! (periodic callbacks, repeating timers, tickets), `stream.rs` (ZmqStream), `monitor.rs`
 //! (socket monitor events on a ZmqStream).
 
+mod debug;
 mod ioloop;
 mod monitor;
 mod periodic;

@@ -184,6 +184,10 @@ impl Builder {
 
     /// Creates the hub on the current thread (and its watchdog thread, if
     /// [`max_blocking_time`](Builder::max_blocking_time) is set).
+    ///
+    /// # Errors
+    /// When the hub's epoll set or wake-up eventfd cannot be created, or the watchdog thread
+    /// cannot be started (out of file descriptors or threads).
     pub fn build(self) -> std::io::Result<Hub> {
         let watchdog = self.max_blocking_time.map(Watchdog::start).transpose()?;
         let watch = watchdog.as_ref().map(Watchdog::watch);
@@ -204,6 +208,21 @@ pub struct Hub {
 
 impl Hub {
     /// A hub with the default [`Builder`] settings.
+    ///
+    /// # Errors
+    /// As [`Builder::build`].
+    ///
+    /// # Examples
+    /// ```
+    /// use zmqloop_green::hub::{self, Hub};
+    ///
+    /// let hub = Hub::new().unwrap();
+    /// let answer = hub.spawn(|| 42);
+    /// let slept = hub.spawn(|| hub::sleep(std::time::Duration::from_millis(1)));
+    /// hub.run(); // until both tasks are done
+    /// assert_eq!(answer.try_join().unwrap().unwrap(), 42);
+    /// assert!(slept.is_finished());
+    /// ```
     pub fn new() -> std::io::Result<Hub> {
         Builder::default().build()
     }
@@ -521,5 +540,30 @@ impl HubHandle {
     /// Makes the hub return from `run`/`block_on` at its next wake-up.
     pub fn stop(&self) {
         self.remote.request_stop();
+    }
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("id", &self.core.id)
+            .field("tasks", &self.tasks())
+            .field("watchdog", &self.watchdog.is_some())
+            .finish()
+    }
+}
+
+impl<T> std::fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("id", &self.id)
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for HubHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HubHandle").finish_non_exhaustive()
     }
 }

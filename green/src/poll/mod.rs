@@ -34,6 +34,29 @@ pub use poller::{PollTarget, Poller};
 /// Same contract as `zmq::poll`: sockets and plain fds may be mixed; `timeout_ms` -1 waits
 /// forever, 0 returns at once, N waits up to N ms; returns how many items have events (0 on
 /// timeout) with each item's `get_revents` set.
+///
+/// # Errors
+/// What `zmq_poll` returns (ETERM when a socket's context is terminated, EFAULT/EINVAL for a
+/// bad item); in a coroutine also EMFILE/ENOMEM when the poll set's epoll fd cannot be made.
+///
+/// # Examples
+/// ```
+/// use zmqloop_green as zmq;
+///
+/// let ctx = zmq::Context::new();
+/// let (a, b) = (ctx.socket(zmq::PULL).unwrap(), ctx.socket(zmq::PULL).unwrap());
+/// a.bind("inproc://poll-doc-a").unwrap();
+/// b.bind("inproc://poll-doc-b").unwrap();
+/// let push = ctx.socket(zmq::PUSH).unwrap();
+/// push.connect("inproc://poll-doc-b").unwrap();
+/// push.send("for b", 0).unwrap();
+/// let polled = zmq::spawn(move || {
+///     let mut items = [a.as_poll_item(zmq::POLLIN), b.as_poll_item(zmq::POLLIN)];
+///     let ready = zmq::poll(&mut items, 1000).unwrap(); // parks only this coroutine
+///     (ready, items[0].is_readable(), items[1].is_readable())
+/// });
+/// assert_eq!(polled.join().unwrap(), (1, false, true));
+/// ```
 pub fn poll(items: &mut [PollItem], timeout_ms: i64) -> Result<i32> {
     let Some(scheduler) = sched::current() else {
         return zmq_poll(items, timeout_ms);

@@ -224,3 +224,12 @@ impl<'a> Poller<'a> {
         outcome
     }
 }
+
+impl std::fmt::Debug for Poller<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Poller")
+            .field("items", &self.items)
+            .field("waiting", &self.waiter.is_some())
+            .finish()
+    }
+}

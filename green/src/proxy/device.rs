@@ -309,3 +309,25 @@ pub fn monitored_queue(
         })
         .run()
 }
+
+impl std::fmt::Debug for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let side = |side: &Side| (side.socket_type, side.binds.clone(), side.connects.clone());
+        f.debug_struct("Device")
+            .field("in", &side(&self.input))
+            .field("out", &side(&self.output))
+            .field("monitor", &self.monitor.as_ref().map(|m| &m.endpoint))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for DeviceHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceHandle")
+            .field("forwarding", &self.forwarding)
+            .field("in_endpoint", &self.in_endpoint)
+            .field("out_endpoint", &self.out_endpoint)
+            .field("statistics", &self.statistics())
+            .finish()
+    }
+}

@@ -44,6 +44,32 @@ pub fn proxy_with_capture(
 
 /// [`proxy`] steered by commands received on `control` (PAUSE, RESUME, TERMINATE,
 /// STATISTICS; see the module docs). Returns `Ok` after TERMINATE.
+///
+/// # Errors
+/// ETERM when the context is terminated; any other error of a receive or send on the three
+/// sockets (the proxy stops at the first).
+///
+/// # Examples
+/// ```
+/// use zmqloop_green as zmq;
+///
+/// let ctx = zmq::Context::new();
+/// let socket = |kind, endpoint: &str| {
+///     let socket = ctx.socket(kind).unwrap();
+///     socket.bind(endpoint).unwrap();
+///     socket
+/// };
+/// let mut frontend = socket(zmq::PULL, "inproc://steer-doc-in");
+/// let mut backend = socket(zmq::PUSH, "inproc://steer-doc-out");
+/// let mut control = socket(zmq::PAIR, "inproc://steer-doc-control");
+/// let proxy = zmq::spawn(move || {
+///     zmq::proxy_steerable(&mut frontend, &mut backend, &mut control)
+/// });
+/// let steer = ctx.socket(zmq::PAIR).unwrap();
+/// steer.connect("inproc://steer-doc-control").unwrap();
+/// steer.send("TERMINATE", 0).unwrap();
+/// assert_eq!(proxy.join().unwrap(), Ok(()));
+/// ```
 pub fn proxy_steerable(
     frontend: &mut Socket,
     backend: &mut Socket,

@@ -150,8 +150,31 @@ impl Socket {
 
     /// Sends one message part; in a coroutine, parks until the socket can take it.
     ///
-    /// Honours `SNDTIMEO` (EAGAIN when it expires) and `DONTWAIT` (EAGAIN at once). Errors other
-    /// than EAGAIN (EFSM on a REP that has no request, ETERM...) are returned at once.
+    /// Outside any coroutine it is `zmq`'s blocking send, unchanged.
+    ///
+    /// # Errors
+    /// EAGAIN with `DONTWAIT` when the socket cannot take the message now, or when `SNDTIMEO`
+    /// passes; every other libzmq error at once (EFSM on a REP that owes no reply, ETERM when
+    /// the context is terminated, EHOSTUNREACH for an unroutable `ROUTER_MANDATORY` message...).
+    /// A message that was not sent is not lost: the caller still has it (or its copy).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use zmqloop_green as zmq;
+    ///
+    /// let ctx = zmq::Context::new();
+    /// let push = ctx.socket(zmq::PUSH).unwrap(); // no peer: a send must wait
+    /// push.set_sndtimeo(50).unwrap();
+    /// let waiting = zmq::spawn(move || {
+    ///     let start = Instant::now();
+    ///     let outcome = push.send("nobody takes this", 0); // parks only this coroutine
+    ///     (outcome, start.elapsed())
+    /// });
+    /// let (outcome, waited) = waiting.join().unwrap();
+    /// assert_eq!(outcome, Err(zmq::Error::EAGAIN));
+    /// assert!(waited >= Duration::from_millis(50));
+    /// ```
     pub fn send<T>(&self, data: T, flags: i32) -> Result<()>
     where
         T: Sendable,
@@ -194,7 +217,30 @@ impl Socket {
 
     /// Receives a message part into `msg`; in a coroutine, parks until one arrives.
     ///
-    /// Honours `RCVTIMEO` (EAGAIN when it expires) and `DONTWAIT` (EAGAIN at once).
+    /// Outside any coroutine it is `zmq`'s blocking receive, unchanged.
+    ///
+    /// # Errors
+    /// EAGAIN with `DONTWAIT` when nothing is queued, or when `RCVTIMEO` passes; every other
+    /// libzmq error at once (EFSM on a REQ that has not sent its request, ETERM when the
+    /// context is terminated...).
+    ///
+    /// # Examples
+    /// ```
+    /// use zmqloop_green as zmq;
+    ///
+    /// let ctx = zmq::Context::new();
+    /// let pull = ctx.socket(zmq::PULL).unwrap();
+    /// pull.bind("inproc://recv-doc").unwrap();
+    /// let push = ctx.socket(zmq::PUSH).unwrap();
+    /// push.connect("inproc://recv-doc").unwrap();
+    /// let receiver = zmq::spawn(move || {
+    ///     let mut msg = zmq::Message::new();
+    ///     pull.recv(&mut msg, 0).unwrap(); // parks until the message comes
+    ///     msg.as_str().unwrap().to_owned()
+    /// });
+    /// push.send("hello", 0).unwrap();
+    /// assert_eq!(receiver.join().unwrap(), "hello");
+    /// ```
     pub fn recv(&self, msg: &mut Message, flags: i32) -> Result<()> {
         self.drive(Direction::Recv, flags, |flags| self.inner.recv(msg, flags))
     }
