@@ -166,22 +166,6 @@ fn frames(parts: &[&str]) -> Frames {
     parts.iter().map(|p| p.as_bytes().to_vec()).collect()
 }
 
-/// A socket of type `bound` bound to a fresh inproc endpoint named after `name`, and one of
-/// type `connected` connected to it, in that order.
-fn socket_pair(
-    ctx: &zmq::Context,
-    name: &str,
-    bound: zmq::SocketType,
-    connected: zmq::SocketType,
-) -> (zmq::Socket, zmq::Socket) {
-    let endpoint = common::inproc(name);
-    let near = ctx.socket(bound).unwrap();
-    near.bind(&endpoint).unwrap();
-    let far = ctx.socket(connected).unwrap();
-    far.connect(&endpoint).unwrap();
-    (near, far)
-}
-
 /// Registers a PULL socket, bound to a fresh inproc endpoint named after `name`, on `ioloop`
 /// with a handler that does nothing and does not capture the loop: the loop's handlers own the
 /// only reference to the socket, released by `close`.
@@ -200,7 +184,7 @@ fn add_idle_pull_handler(ctx: &zmq::Context, ioloop: &IOLoop, name: &str) {
 fn socket_handler_gets_events_pauses_and_stops_when_removed() {
     within(LIMIT, || {
         let ctx = zmq::Context::new();
-        let (pull, push) = socket_pair(&ctx, "ev-socket-handler", zmq::PULL, zmq::PUSH);
+        let (pull, push) = common::socket_pair(&ctx, "ev-socket-handler", zmq::PULL, zmq::PUSH);
         let pull = Rc::new(pull);
 
         let ioloop = IOLoop::new().unwrap();
@@ -916,7 +900,7 @@ fn stop_before_start_returns_at_once_and_the_loop_restarts() {
 fn close_removes_handlers_callbacks_and_timeouts() {
     within(LIMIT, || {
         let ctx = zmq::Context::new();
-        let (pull, push) = socket_pair(&ctx, "ev-close", zmq::PULL, zmq::PUSH);
+        let (pull, push) = common::socket_pair(&ctx, "ev-close", zmq::PULL, zmq::PUSH);
         let pull = Rc::new(pull);
         push.send("ready", 0).unwrap();
         let (_reader, writer) = pipe();
@@ -1136,7 +1120,7 @@ fn panicking_handlers_callbacks_and_timeouts_are_logged_and_the_loop_goes_on() {
 
 /// A bound PULL stream and the PUSH socket connected to it (not on the loop).
 fn pull_stream(ctx: &zmq::Context, ioloop: &IOLoop, name: &str) -> (ZmqStream, zmq::Socket) {
-    let (pull, push) = socket_pair(ctx, name, zmq::PULL, zmq::PUSH);
+    let (pull, push) = common::socket_pair(ctx, name, zmq::PULL, zmq::PUSH);
     (ZmqStream::new(pull, ioloop).unwrap(), push)
 }
 
@@ -1225,7 +1209,7 @@ fn stop_on_recv_pauses_and_resuming_loses_nothing() {
 fn stream_sends_in_order_and_reports_each_send() {
     within(LIMIT, || {
         let ctx = zmq::Context::new();
-        let (pull, push) = socket_pair(&ctx, "ev-send", zmq::PULL, zmq::PUSH);
+        let (pull, push) = common::socket_pair(&ctx, "ev-send", zmq::PULL, zmq::PUSH);
         let ioloop = IOLoop::new().unwrap();
         let stream = ZmqStream::new(push, &ioloop).unwrap();
 
@@ -1286,7 +1270,7 @@ fn stream_sends_in_order_and_reports_each_send() {
 fn flush_handles_what_is_pending_up_to_the_limit() {
     within(LIMIT, || {
         let ctx = zmq::Context::new();
-        let (near, far) = socket_pair(&ctx, "ev-flush", zmq::DEALER, zmq::DEALER);
+        let (near, far) = common::socket_pair(&ctx, "ev-flush", zmq::DEALER, zmq::DEALER);
         for i in 0..5 {
             far.send(format!("in{i}").as_str(), 0).unwrap();
         }
@@ -1328,7 +1312,7 @@ fn flush_handles_what_is_pending_up_to_the_limit() {
 fn flush_called_inside_on_recv_loses_no_message() {
     within(LIMIT, || {
         let ctx = zmq::Context::new();
-        let (near, far) = socket_pair(&ctx, "ev-flush-nested", zmq::DEALER, zmq::DEALER);
+        let (near, far) = common::socket_pair(&ctx, "ev-flush-nested", zmq::DEALER, zmq::DEALER);
         for i in 0..3 {
             far.send(format!("m{i}").as_str(), 0).unwrap();
         }
@@ -1724,7 +1708,7 @@ fn green_ioloop_in_a_coroutine_parks_only_that_coroutine() {
     use zmqloop::green::eventloop::{IOLoop, ZmqStream};
     common::run_within(LIMIT, || {
         let ctx = zmq::Context::new();
-        let (rep, req) = socket_pair(&ctx, "ev-green-may", zmq::REP, zmq::REQ);
+        let (rep, req) = common::socket_pair(&ctx, "ev-green-may", zmq::REP, zmq::REQ);
 
         let ioloop = IOLoop::new().unwrap();
         let echo = ZmqStream::new(rep, &ioloop).unwrap();
@@ -1759,7 +1743,7 @@ fn green_ioloop_in_a_hub_task_serves_another_task() {
     use zmqloop::green::eventloop::{IOLoop, ZmqStream};
     on_hub(|| {
         let ctx = zmq::Context::new();
-        let (router, req) = socket_pair(&ctx, "ev-green-hub", zmq::ROUTER, zmq::REQ);
+        let (router, req) = common::socket_pair(&ctx, "ev-green-hub", zmq::ROUTER, zmq::REQ);
 
         let ioloop = IOLoop::new().unwrap();
         let echo = ZmqStream::new(router, &ioloop).unwrap();
@@ -1782,48 +1766,11 @@ fn green_ioloop_in_a_hub_task_serves_another_task() {
     });
 }
 
-#[test]
-fn green_ioloop_callback_from_another_hub_task_wakes_the_loop() {
-    use zmqloop::green::eventloop::IOLoop;
-    on_hub(|| {
-        let ioloop = IOLoop::new().unwrap();
-        let added_at = Rc::new(Cell::new(None));
-        let ran_after = Rc::new(Cell::new(None));
-        let (l, added, ran) = (ioloop.clone(), added_at.clone(), ran_after.clone());
-        let started = started_flag(&ioloop);
-        let other = hub::spawn(move || {
-            hub_wait_for(&started); // the loop is parked now (no timers, no handlers)
-            let stopper = l.clone();
-            let start = Instant::now();
-            added.set(Some(start));
-            l.add_callback(move || {
-                ran.set(Some(start.elapsed()));
-                stopper.stop();
-            });
-        });
-        // A watchdog, so that the failure is an assertion rather than a hang.
-        let handle = ioloop.handle();
-        let watchdog = hub::spawn(move || {
-            hub::sleep(Duration::from_secs(2));
-            handle.stop();
-        });
-        ioloop.start().unwrap();
-        other.join().unwrap();
-        watchdog.cancel();
-        assert!(added_at.get().is_some());
-        let waited = ran_after.get();
-        assert!(
-            waited.is_some_and(|w| w < Duration::from_secs(1)),
-            "a callback added by another task on the loop's thread did not wake the parked \
-             loop (ran after {waited:?})"
-        );
-    });
-}
-
-#[test]
-fn green_ioloop_timeout_added_by_another_hub_task_wakes_the_loop() {
-    use zmqloop::green::eventloop::IOLoop;
-    on_hub(|| {
+/// Checks that `job`, handed by another hub task with `hand_over` (as a `what`) to a green loop
+/// parked with nothing due (no timers, no handlers), wakes the loop and runs within a second.
+/// A watchdog stops the loop after 2 s, so that the failure is an assertion rather than a hang.
+fn assert_a_hand_over_wakes_a_parked_loop(what: &str, hand_over: fn(&IOLoop, Box<dyn FnOnce()>)) {
+    let waited = on_hub(move || {
         let ioloop = IOLoop::new().unwrap();
         let ran_after = Rc::new(Cell::new(None));
         let (l, ran) = (ioloop.clone(), ran_after.clone());
@@ -1832,10 +1779,11 @@ fn green_ioloop_timeout_added_by_another_hub_task_wakes_the_loop() {
             hub_wait_for(&started); // the loop is parked now, with no deadline
             let stopper = l.clone();
             let start = Instant::now();
-            l.call_later(ms(10), move || {
+            let job = move || {
                 ran.set(Some(start.elapsed()));
                 stopper.stop();
-            });
+            };
+            hand_over(&l, Box::new(job));
         });
         let handle = ioloop.handle();
         let watchdog = hub::spawn(move || {
@@ -1845,11 +1793,24 @@ fn green_ioloop_timeout_added_by_another_hub_task_wakes_the_loop() {
         ioloop.start().unwrap();
         other.join().unwrap();
         watchdog.cancel();
-        let waited = ran_after.get();
-        assert!(
-            waited.is_some_and(|w| w < Duration::from_secs(1)),
-            "a timeout added by another task did not wake the parked loop (ran after {waited:?})"
-        );
+        ran_after.get()
+    });
+    assert!(
+        waited.is_some_and(|w| w < Duration::from_secs(1)),
+        "a {what} added by another task on the loop's thread did not wake the parked loop \
+         (ran after {waited:?})"
+    );
+}
+
+#[test]
+fn green_ioloop_callback_from_another_hub_task_wakes_the_loop() {
+    assert_a_hand_over_wakes_a_parked_loop("callback", |ioloop, job| ioloop.add_callback(job));
+}
+
+#[test]
+fn green_ioloop_timeout_added_by_another_hub_task_wakes_the_loop() {
+    assert_a_hand_over_wakes_a_parked_loop("timeout", |ioloop, job| {
+        ioloop.call_later(ms(10), job);
     });
 }
 
