@@ -1,7 +1,7 @@
 //! ZmqStream echo against a plain blocking echo loop, same process run (criterion): a DEALER
 //! client keeps 100 messages in flight to a ROUTER echo over inproc, served either by a thread
 //! looping on blocking `recv_multipart`/`send_multipart` or by a `ZmqStream` on an `IOLoop`.
-//! The fixture is `benches/shared/echo.rs` (shared with `examples/stream_echo.rs`); every
+//! The fixture is `zmqloop_fixtures::echo` (shared with `examples/stream_echo.rs`); every
 //! iteration sets it up afresh and times the client only, from its first send to its last
 //! receive. Target: the stream reaches at least 0.8x the blocking loop's throughput.
 //!
@@ -11,10 +11,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
-#[path = "shared/echo.rs"]
-mod echo_fixture;
-
-use echo_fixture::{run, serve_blocking, serve_stream};
+use zmqloop_fixtures::echo::{run, serve_blocking, serve_stream};
 
 fn echo(c: &mut Criterion) {
     const BATCH: usize = 20_000;

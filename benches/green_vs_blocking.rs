@@ -6,7 +6,7 @@
 //! - `green`: `zmqloop::green` sockets, every task a may coroutine (`zmqloop::green::spawn`) on
 //!   two may workers (one per core of the 2-core reference machine).
 //!
-//! Both sides run the very same fixtures, those of `benches/shared/fixtures.rs` (shared with
+//! Both sides run the very same fixtures, those of `zmqloop_fixtures::side_by_side` (shared with
 //! `benches/proxy.rs` and `examples/compare.rs`; its module doc has the measurement rules, what
 //! each clock measures), written once and expanded in module `blocking` and in module `green`.
 //! A fixture's sockets and tasks are set up once per benchmark, outside the timed region, and
@@ -30,10 +30,7 @@
 
 use criterion::{criterion_group, Criterion, SamplingMode, Throughput};
 
-#[path = "shared/fixtures.rs"]
-mod fixtures;
-
-use fixtures::{blocking, green, Transport};
+use zmqloop_fixtures::side_by_side::{self as fixtures, blocking, green, Transport};
 
 /// Messages per iteration of the 16 B throughput benchmarks.
 const SMALL_BATCH: u64 = 100_000;

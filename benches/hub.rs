@@ -4,10 +4,10 @@
 //!
 //! Every scenario is one criterion group with three functions:
 //! - `blocking`: the plain `zmq` crate, every task on its own OS thread, blocking calls (the
-//!   `blocking` fixtures of `benches/shared/fixtures.rs`);
+//!   `blocking` fixtures of `zmqloop_fixtures::side_by_side`);
 //! - `may`: `zmqloop::green` sockets, every task a may coroutine (`zmqloop::green::spawn`), with
 //!   may configured for one worker (`may::config().set_workers(1)`, the first thing `main` does)
-//!   (the `green` fixtures of `benches/shared/fixtures.rs`);
+//!   (the `green` fixtures of `zmqloop_fixtures::side_by_side`);
 //! - `hub`: `zmqloop::green` sockets, every task a hub task on the benchmark's own thread
 //!   (`Hub::spawn`, driven by `Hub::block_on` / `Hub::run`): the fixtures of module `on_hub`
 //!   below. Hub tasks are not `Send`, so they cannot run the shared fixtures, whose tasks are
@@ -53,10 +53,7 @@
 use criterion::{criterion_group, Criterion, SamplingMode, Throughput};
 use std::time::{Duration, Instant};
 
-#[path = "shared/fixtures.rs"]
-mod fixtures;
-
-use fixtures::{blocking, green, Transport};
+use zmqloop_fixtures::side_by_side::{self as fixtures, blocking, green, Transport};
 
 /// DEALER clients of the echo benchmark.
 const CLIENTS: usize = 1000;
@@ -76,7 +73,7 @@ mod on_hub {
     use zmqloop::green as zmq;
     use zmqloop::green::hub::Hub;
 
-    use crate::fixtures::{green, Transport, WARM_UP};
+    use zmqloop_fixtures::side_by_side::{green, Transport, WARM_UP};
 
     fn hub() -> Hub {
         Hub::new().expect("create a hub")

@@ -12,7 +12,7 @@
 //! the ROUTER never drops a reply) and the workers send every `[identity, body]` back as is.
 //! Each request crosses the proxy twice (request and reply), so the proxy is the busiest task.
 //!
-//! Both sides run the very same fixture, `Proxy` of `benches/shared/fixtures.rs` (shared with
+//! Both sides run the very same fixture, `Proxy` of `zmqloop_fixtures::side_by_side` (shared with
 //! `benches/green_vs_blocking.rs` and `examples/compare.rs`; its module doc has the measurement
 //! rules), written once and expanded in module `blocking` (the `zmq` crate, every task on its own
 //! OS thread, the proxy included) and in module `green` (`zmqloop::green`, every task a coroutine
@@ -29,10 +29,7 @@
 
 use criterion::{criterion_group, Criterion, SamplingMode, Throughput};
 
-#[path = "shared/fixtures.rs"]
-mod fixtures;
-
-use fixtures::{blocking, green, Transport};
+use zmqloop_fixtures::side_by_side::{self as fixtures, blocking, green, Transport};
 
 /// DEALER clients.
 const CLIENTS: usize = 16;

@@ -18,12 +18,7 @@
 use std::time::Instant;
 
 use zmqloop::green as zmq;
-
-fn rss_kib() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
-    let pages: u64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
-    pages * 4
-}
+use zmqloop_fixtures::measure::rss_kib;
 
 /// One create/connect/use/close cycle: a receive that parks until the helper sends.
 fn cycle(ctx: &zmq::Context, n: usize, send: &dyn Fn(zmq::Socket)) {

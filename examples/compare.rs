@@ -9,7 +9,7 @@
 //! cargo run --release --example compare -- --pin-workers            # may's default core pinning
 //! ```
 //!
-//! Both sides run the very same fixtures, those of `benches/shared/fixtures.rs` (shared with the
+//! Both sides run the very same fixtures, those of `zmqloop_fixtures::side_by_side` (shared with the
 //! `green_vs_blocking` and `proxy` benches; its module doc has the measurement rules), written once
 //! and expanded in module `blocking` (plain `zmq`, one OS thread per task, `std::sync::mpsc`) and
 //! in module `green` (`zmqloop::green`, one coroutine per task through `zmqloop::green::spawn`, may
@@ -45,10 +45,7 @@
 
 use std::time::{Duration, Instant};
 
-#[path = "../benches/shared/fixtures.rs"]
-mod fixtures;
-
-use fixtures::{Transport, WINDOW};
+use zmqloop_fixtures::side_by_side::{self as fixtures, Transport, WINDOW};
 
 /// Rounds per scenario by default (each round measures blocking, then green).
 const ROUNDS: usize = 3;

@@ -14,10 +14,9 @@ use std::time::{Duration, Instant};
 use zmqloop::green as zmq;
 use zmqloop::green::hub::{self, Hub};
 
+/// The process's resident memory now, in bytes.
 fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
-    let pages: u64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
-    pages * 4096
+    zmqloop_fixtures::measure::rss_kib() * 1024
 }
 
 fn req_rep_pair(ctx: &zmq::Context, name: &str) -> (zmq::Socket, zmq::Socket) {

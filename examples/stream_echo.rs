@@ -1,15 +1,14 @@
 //! An echo server written with `ZmqStream` on an `IOLoop`, measured side by side against a
 //! plain blocking echo loop (same process, same client, alternating rounds): the ratio is
 //! stream echo throughput / blocking echo throughput. The fixture (client, both echo servers) is
-//! `benches/shared/echo.rs`, shared with the `eventloop` bench.
+//! `zmqloop_fixtures::echo`, shared with the `eventloop` bench.
 //!
 //! `cargo run --release --example stream_echo [messages]` (default 200,000 round trips over
 //! inproc with a window of 100 messages in flight).
 
 use std::time::Duration;
 
-#[path = "../benches/shared/echo.rs"]
-mod echo_fixture;
+use zmqloop_fixtures::echo as echo_fixture;
 
 /// Round trips per second through the echo served by `serve` (one fresh setup, timed as
 /// `echo_fixture::run` times it).

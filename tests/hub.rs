@@ -62,11 +62,7 @@ fn req_rep_over_tcp_between_hub_tasks() {
 fn pub_sub_and_router_dealer_on_the_hub() {
     on_hub(|hub| {
         let ctx = zmq::Context::new();
-        let endpoint = inproc("pubsub");
-        let publisher = ctx.socket(zmq::PUB).unwrap();
-        publisher.bind(&endpoint).unwrap();
-        let subscriber = ctx.socket(zmq::SUB).unwrap();
-        subscriber.connect(&endpoint).unwrap();
+        let (publisher, subscriber) = common::socket_pair(&ctx, "hub-pubsub", zmq::PUB, zmq::SUB);
         subscriber.set_subscribe(b"a.").unwrap();
         let reader = hub.spawn(move || {
             (0..5)

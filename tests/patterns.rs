@@ -3,7 +3,7 @@
 //! proves that a parked call left the thread to its peer.
 
 mod common;
-use common::{bind_tcp, inproc, join, run, zmq};
+use common::{bind_tcp, join, run, socket_pair, zmq};
 
 #[test]
 fn req_rep_over_tcp_between_coroutines() {
@@ -31,11 +31,7 @@ fn req_rep_over_tcp_between_coroutines() {
 fn pair_over_inproc_both_directions() {
     run(|| {
         let ctx = zmq::Context::new();
-        let endpoint = inproc("pair");
-        let a = ctx.socket(zmq::PAIR).unwrap();
-        a.bind(&endpoint).unwrap();
-        let b = ctx.socket(zmq::PAIR).unwrap();
-        b.connect(&endpoint).unwrap();
+        let (a, b) = socket_pair(&ctx, "pair", zmq::PAIR, zmq::PAIR);
         let peer = zmq::spawn(move || {
             for i in 0u32..50 {
                 let got = b.recv_bytes(0).unwrap();
@@ -57,11 +53,7 @@ fn pair_over_inproc_both_directions() {
 fn pub_sub_delivers_only_subscribed_topics() {
     run(|| {
         let ctx = zmq::Context::new();
-        let endpoint = inproc("pubsub");
-        let publisher = ctx.socket(zmq::PUB).unwrap();
-        publisher.bind(&endpoint).unwrap();
-        let subscriber = ctx.socket(zmq::SUB).unwrap();
-        subscriber.connect(&endpoint).unwrap();
+        let (publisher, subscriber) = socket_pair(&ctx, "pubsub", zmq::PUB, zmq::SUB);
         subscriber.set_subscribe(b"weather.").unwrap();
         subscriber.set_subscribe(b"END").unwrap();
         // Subscriptions travel asynchronously; over inproc they are in place once the

@@ -6,7 +6,8 @@ mod common;
 use std::os::unix::io::RawFd;
 use std::time::{Duration, Instant};
 
-use common::{cpu_time, inproc, run, zmq};
+use common::{inproc, run, zmq};
+use zmqloop_fixtures::measure::cpu_time;
 
 /// CPU allowed for one second of parked polling: 2% of a core. A busy loop burns ~100%.
 const BUDGET: Duration = Duration::from_millis(20);

@@ -18,7 +18,8 @@ use std::os::unix::io::AsRawFd;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::{cpu_time, inproc, zmq, LIMIT};
+use common::{inproc, zmq, LIMIT};
+use zmqloop_fixtures::measure::cpu_time;
 
 /// The RCVTIMEO/SNDTIMEO of the timed wait.
 const TIMEOUT: Duration = Duration::from_millis(200);

@@ -11,6 +11,8 @@
 //!   reaches the context once it is terminated: `zmq_ctx_term` frees it, so a handle that
 //!   outlives [`Context::destroy`] gets ETERM from [`Context::socket`] and the option calls
 //!   instead of passing libzmq a freed pointer (as `zmq` does).
+//!
+//! The `zmq` crate's facts behind this, and how to check them again: `docs/zmq-crate.md`.
 
 use std::os::raw::{c_int, c_void};
 use std::sync::{Arc, RwLock};

@@ -178,22 +178,26 @@ pub fn wait_for_rounds(counter: &AtomicUsize, n: usize) {
     }
 }
 
-/// The CPU time (user and system) this process has used so far, all threads together.
-pub fn cpu_time() -> Duration {
-    let mut usage = std::mem::MaybeUninit::<libc::rusage>::uninit();
-    // SAFETY: getrusage fills the struct it is given; RUSAGE_SELF is always valid.
-    let usage = unsafe {
-        assert_eq!(libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()), 0);
-        usage.assume_init()
-    };
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(usage.ru_utime) + tv(usage.ru_stime)
-}
-
 /// A unique inproc endpoint name.
 pub fn inproc(name: &str) -> String {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     format!("inproc://{name}-{}", NEXT.fetch_add(1, Ordering::SeqCst))
+}
+
+/// A socket of type `bound` bound to a fresh inproc endpoint named after `name` ([`inproc`]),
+/// and one of type `connected` connected to it, in that order.
+pub fn socket_pair(
+    ctx: &zmq::Context,
+    name: &str,
+    bound: zmq::SocketType,
+    connected: zmq::SocketType,
+) -> (zmq::Socket, zmq::Socket) {
+    let endpoint = inproc(name);
+    let near = ctx.socket(bound).unwrap();
+    near.bind(&endpoint).unwrap();
+    let far = ctx.socket(connected).unwrap();
+    far.connect(&endpoint).unwrap();
+    (near, far)
 }
 
 /// Binds `socket` to an ephemeral tcp port on loopback and returns the endpoint to connect to.

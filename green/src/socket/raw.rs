@@ -1,6 +1,7 @@
 //! The calls on `zmq_msg_t` that `zmq` does not expose: sending a message so that an EAGAIN
 //! leaves it intact for the next attempt (`zmq::Socket::send` consumes its argument), and
-//! sharing a message's content (`zmq_msg_copy`) instead of copying its bytes.
+//! sharing a message's content (`zmq_msg_copy`) instead of copying its bytes. The facts behind
+//! it, and how to check them again: `docs/zmq-crate.md`.
 
 use std::os::raw::c_void;
 

@@ -2,7 +2,7 @@
 //! (may's edge-triggered epoll via `CoIo` and `wait_io`), with the deadline and fallback
 //! checks of `timer.rs`, the may backend's own timer thread.
 //!
-//! Measured facts this relies on (see `shared/notes/readiness.md`):
+//! Measured facts this relies on (see `docs/may.md`; `cargo run --example facts` checks them):
 //! - `CoIo::new` registers the fd once (edge-triggered); registering it twice fails with EEXIST,
 //!   dropping the `CoIo` removes it from epoll synchronously.
 //! - `wait_io` keeps a sticky flag: an edge that arrives between the caller's readiness check

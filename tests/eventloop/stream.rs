@@ -1,0 +1,352 @@
+//! ZmqStream traffic: whole multipart messages, pause/resume without loss, send callbacks (per
+//! stream and per send) in order, `flush` counts and limits, a panicking receive callback,
+//! ROUTER_MANDATORY errors not blocking the queue, fairness between busy streams.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use zmqloop::eventloop::{Frames, IOLoop, ZmqStream};
+use zmqloop::green as zmq;
+
+use crate::{
+    bump, common, counter, counting, frames, ms, pull_stream, recv_within, seen, stop_after,
+    within, Seen, LIMIT,
+};
+
+#[test]
+fn stream_on_recv_gets_whole_multipart_messages() {
+    within(LIMIT, || {
+        let ctx = zmq::Context::new();
+        let ioloop = IOLoop::new().unwrap();
+        let (stream, push) = pull_stream(&ctx, &ioloop, "ev-multipart");
+        push.send_multipart(["a", "b", "c"], 0).unwrap();
+        push.send("d", 0).unwrap();
+        push.send_multipart([&b""[..], &b"\x00\xff"[..]], 0)
+            .unwrap();
+        let got: Seen<Frames> = seen();
+        let (g, l) = (got.clone(), ioloop.clone());
+        assert!(!stream.receiving());
+        stream.on_recv(move |frames| {
+            g.borrow_mut().push(frames);
+            if g.borrow().len() == 3 {
+                l.stop();
+            }
+        });
+        assert!(stream.receiving());
+        ioloop.start().unwrap();
+        assert_eq!(
+            *got.borrow(),
+            [
+                frames(&["a", "b", "c"]),
+                frames(&["d"]),
+                vec![vec![], vec![0, 255]]
+            ]
+        );
+        stream.close(None);
+    });
+}
+
+#[test]
+fn stop_on_recv_pauses_and_resuming_loses_nothing() {
+    within(LIMIT, || {
+        let ctx = zmq::Context::new();
+        let ioloop = IOLoop::new().unwrap();
+        let (stream, push) = pull_stream(&ctx, &ioloop, "ev-pause");
+        for i in 0..3 {
+            push.send(format!("{i}").as_str(), 0).unwrap();
+        }
+        let got: Seen<String> = seen();
+        let handler = {
+            let (got, ioloop) = (got.clone(), ioloop.clone());
+            move |stream: &ZmqStream, frames: Frames| {
+                got.borrow_mut()
+                    .push(String::from_utf8(frames[0].clone()).unwrap());
+                let n = got.borrow().len();
+                if n == 3 {
+                    stream.stop_on_recv(); // pause from inside the callback
+                    ioloop.stop();
+                } else if n == 103 {
+                    ioloop.stop();
+                }
+            }
+        };
+        let handler = Rc::new(RefCell::new(handler));
+        let h = handler.clone();
+        stream.on_recv_stream(move |s, f| (h.borrow_mut())(s, f));
+        ioloop.start().unwrap();
+        assert_eq!(got.borrow().len(), 3);
+        assert!(!stream.receiving());
+
+        for i in 3..103 {
+            push.send(format!("{i}").as_str(), 0).unwrap();
+        }
+        stop_after(&ioloop, ms(50));
+        ioloop.start().unwrap();
+        assert_eq!(got.borrow().len(), 3, "a paused stream delivered messages");
+
+        let h = handler.clone();
+        stream.on_recv_stream(move |s, f| (h.borrow_mut())(s, f));
+        ioloop.start().unwrap();
+        let expected: Vec<String> = (0..103).map(|i| i.to_string()).collect();
+        assert_eq!(*got.borrow(), expected, "messages lost or reordered");
+        stream.close(None);
+        ioloop.close();
+    });
+}
+
+#[test]
+fn stream_sends_in_order_and_reports_each_send() {
+    within(LIMIT, || {
+        let ctx = zmq::Context::new();
+        let (pull, push) = common::socket_pair(&ctx, "ev-send", zmq::PULL, zmq::PUSH);
+        let ioloop = IOLoop::new().unwrap();
+        let stream = ZmqStream::new(push, &ioloop).unwrap();
+
+        let reported: Seen<(Frames, zmq::Result<()>)> = seen();
+        let (r, l) = (reported.clone(), ioloop.clone());
+        stream.on_send(move |frames, status| {
+            r.borrow_mut().push((frames.to_vec(), *status));
+            if r.borrow().len() == 4 {
+                l.stop();
+            }
+        });
+        let own: Seen<(Frames, zmq::Result<()>)> = seen();
+        assert!(!stream.sending());
+        stream.send("one");
+        stream.send_string("two");
+        let o = own.clone();
+        stream.send_multipart_with(["three", "parts"], move |frames, status| {
+            o.borrow_mut().push((frames.to_vec(), *status));
+        });
+        stream.send_multipart(vec![b"four".to_vec(), b"4".to_vec()]);
+        stream.send("five");
+        assert!(stream.sending());
+        ioloop.start().unwrap();
+        assert!(!stream.sending());
+
+        let expected_stream = [
+            frames(&["one"]),
+            frames(&["two"]),
+            frames(&["four", "4"]),
+            frames(&["five"]),
+        ];
+        let reported = reported.borrow();
+        let sent: Vec<_> = reported.iter().map(|(f, _)| f.clone()).collect();
+        assert_eq!(sent, expected_stream, "on_send order");
+        assert!(reported.iter().all(|(_, status)| status.is_ok()));
+        assert_eq!(
+            *own.borrow(),
+            [(frames(&["three", "parts"]), Ok(()))],
+            "the per-send callback must get its own outcome (and on_send must not)"
+        );
+        let received: Vec<_> = (0..5).map(|_| recv_within(&pull, ms(2000))).collect();
+        assert_eq!(
+            received,
+            [
+                frames(&["one"]),
+                frames(&["two"]),
+                frames(&["three", "parts"]),
+                frames(&["four", "4"]),
+                frames(&["five"]),
+            ],
+            "queue order"
+        );
+        stream.close(None);
+    });
+}
+
+#[test]
+fn flush_handles_what_is_pending_up_to_the_limit() {
+    within(LIMIT, || {
+        let ctx = zmq::Context::new();
+        let (near, far) = common::socket_pair(&ctx, "ev-flush", zmq::DEALER, zmq::DEALER);
+        for i in 0..5 {
+            far.send(format!("in{i}").as_str(), 0).unwrap();
+        }
+        let ioloop = IOLoop::new().unwrap(); // never started: flush works without it
+        let stream = ZmqStream::new(near, &ioloop).unwrap();
+        let (received, receive) = counting();
+        stream.on_recv(move |_| receive());
+        let sent = counter();
+        let s = sent.clone();
+        stream.on_send(move |_, status| {
+            assert!(status.is_ok());
+            bump(&s);
+        });
+        for i in 0..5 {
+            stream.send(format!("out{i}"));
+        }
+
+        assert_eq!(stream.flush(zmq::POLLIN, Some(2)), 2);
+        assert_eq!((received.get(), sent.get()), (2, 0));
+        assert_eq!(stream.flush(zmq::POLLOUT, Some(2)), 2);
+        assert_eq!((received.get(), sent.get()), (2, 2));
+        assert_eq!(stream.flush(zmq::POLLIN | zmq::POLLOUT, Some(3)), 3);
+        assert_eq!(received.get() + sent.get(), 7);
+        assert_eq!(stream.flush(zmq::POLLIN | zmq::POLLOUT, None), 3);
+        assert_eq!((received.get(), sent.get()), (5, 5));
+        assert_eq!(stream.flush(zmq::POLLIN | zmq::POLLOUT, None), 0);
+        assert!(!stream.sending());
+        for i in 0..5 {
+            assert_eq!(
+                recv_within(&far, ms(2000)),
+                vec![format!("out{i}").into_bytes()]
+            );
+        }
+        stream.close(None);
+    });
+}
+
+#[test]
+fn flush_called_inside_on_recv_loses_no_message() {
+    within(LIMIT, || {
+        let ctx = zmq::Context::new();
+        let (near, far) = common::socket_pair(&ctx, "ev-flush-nested", zmq::DEALER, zmq::DEALER);
+        for i in 0..3 {
+            far.send(format!("m{i}").as_str(), 0).unwrap();
+        }
+        let ioloop = IOLoop::new().unwrap();
+        let stream = ZmqStream::new(near, &ioloop).unwrap();
+        let got: Seen<String> = seen();
+        let g = got.clone();
+        stream.on_recv_stream(move |stream, frames| {
+            g.borrow_mut()
+                .push(String::from_utf8(frames[0].clone()).unwrap());
+            // Nested: must not receive a message it cannot hand to this very callback.
+            stream.flush(zmq::POLLIN, None);
+        });
+        stream.flush(zmq::POLLIN, None);
+        assert_eq!(*got.borrow(), ["m0", "m1", "m2"]);
+        stream.close(None);
+    });
+}
+
+#[test]
+fn a_panicking_receive_callback_does_not_stall_the_stream() {
+    within(LIMIT, || {
+        let ctx = zmq::Context::new();
+        let ioloop = IOLoop::new().unwrap();
+        let (stream, push) = pull_stream(&ctx, &ioloop, "ev-recv-panic");
+        push.send("boom", 0).unwrap();
+        push.send("next", 0).unwrap();
+        let got: Seen<Frames> = seen();
+        let (g, l) = (got.clone(), ioloop.clone());
+        stream.on_recv(move |frames| {
+            if frames == [b"boom".to_vec()] {
+                panic!("receive callback failure on purpose");
+            }
+            g.borrow_mut().push(frames);
+            l.stop();
+        });
+        ioloop.start().unwrap();
+        assert_eq!(*got.borrow(), [frames(&["next"])]);
+        assert!(stream.receiving());
+        assert!(
+            common::logs::here().iter().any(|l| l.contains("panicked")),
+            "the panic was not logged: {:?}",
+            common::logs::here()
+        );
+        stream.close(None);
+    });
+}
+
+#[test]
+fn router_mandatory_unreachable_peer_is_reported_and_the_queue_goes_on() {
+    within(LIMIT, || {
+        let ctx = zmq::Context::new();
+        let endpoint = common::inproc("ev-router");
+        let router = ctx.socket(zmq::ROUTER).unwrap();
+        router.set_router_mandatory(true).unwrap();
+        router.bind(&endpoint).unwrap();
+        let dealer = ctx.socket(zmq::DEALER).unwrap();
+        dealer.set_identity(b"known").unwrap();
+        dealer.connect(&endpoint).unwrap();
+        dealer.send("hello", 0).unwrap();
+
+        let ioloop = IOLoop::new().unwrap();
+        let stream = ZmqStream::new(router, &ioloop).unwrap();
+        let outcomes: Seen<(&str, zmq::Result<()>)> = seen();
+        let (o, l) = (outcomes.clone(), ioloop.clone());
+        stream.on_recv_stream(move |stream, frames| {
+            assert_eq!(frames[0], b"known");
+            let first = o.clone();
+            stream.send_multipart_with(["nobody", "x"], move |_, status| {
+                first.borrow_mut().push(("nobody", *status));
+            });
+            let (second, stopper) = (o.clone(), l.clone());
+            stream.send_multipart_with(["known", "y"], move |_, status| {
+                second.borrow_mut().push(("known", *status));
+                stopper.stop();
+            });
+        });
+        ioloop.start().unwrap();
+        assert_eq!(
+            *outcomes.borrow(),
+            [("nobody", Err(zmq::Error::EHOSTUNREACH)), ("known", Ok(()))]
+        );
+        assert_eq!(recv_within(&dealer, ms(2000)), frames(&["y"]));
+        stream.close(None);
+    });
+}
+
+#[test]
+fn two_busy_streams_progress_alternately() {
+    within(LIMIT, || {
+        const EACH: usize = 2000;
+        let ctx = zmq::Context::new();
+        let ioloop = IOLoop::new().unwrap();
+        let order: Seen<char> = seen();
+        let mut keep = Vec::new();
+        for name in ['A', 'B'] {
+            let endpoint = common::inproc("ev-fair");
+            let pull = ctx.socket(zmq::PULL).unwrap();
+            pull.set_rcvhwm(0).unwrap();
+            pull.bind(&endpoint).unwrap();
+            let push = ctx.socket(zmq::PUSH).unwrap();
+            push.set_sndhwm(0).unwrap();
+            push.connect(&endpoint).unwrap();
+            for i in 0..EACH {
+                push.send(format!("{name}{i}").as_str(), 0).unwrap();
+            }
+            let stream = ZmqStream::new(pull, &ioloop).unwrap();
+            let (o, l) = (order.clone(), ioloop.clone());
+            stream.on_recv(move |_| {
+                o.borrow_mut().push(name);
+                if o.borrow().len() == 2 * EACH {
+                    l.stop();
+                }
+            });
+            keep.push((stream, push));
+        }
+        ioloop.start().unwrap();
+
+        let order = order.borrow();
+        assert_eq!(order.iter().filter(|&&c| c == 'A').count(), EACH);
+        // While both have work (until one of them has had all its messages), no long runs.
+        let mut seen_a = 0;
+        let mut seen_b = 0;
+        let mut run = 0;
+        let mut longest = 0;
+        let mut previous = ' ';
+        for &c in order.iter() {
+            if seen_a == EACH || seen_b == EACH {
+                break;
+            }
+            if c == 'A' {
+                seen_a += 1;
+            } else {
+                seen_b += 1;
+            }
+            run = if c == previous { run + 1 } else { 1 };
+            previous = c;
+            longest = longest.max(run);
+        }
+        assert!(
+            longest <= 3,
+            "one stream got {longest} deliveries in a row while the other had work"
+        );
+        for (stream, _) in keep {
+            stream.close(None);
+        }
+    });
+}
