@@ -19,7 +19,7 @@ const CLIENTS: usize = 3;
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
 fn main() -> Result<(), Error> {
-    zmq::may::config().set_workers(2).set_worker_pin(false);
+    zmq::may::config().set_workers(2);
     println!("CURVE backed by {}", zmqloop::auth::require_curve()?);
     let dirs = Dirs::create()?;
     zmq::spawn(move || ironhouse(&dirs))
