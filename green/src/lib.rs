@@ -51,7 +51,7 @@ pub mod task;
 mod wake_fd;
 
 pub use context::Context;
-pub use poll::{poll, PollTarget, Poller};
+pub use poll::{poll, KeyedPoller, PollKey, PollSource, PollTarget, Poller};
 pub use poll_item::PollItem;
 pub use proxy::{
     device, proxy, proxy_steerable, proxy_steerable_with_capture, proxy_with_capture,
