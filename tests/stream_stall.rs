@@ -9,7 +9,8 @@
 //! and other streams and callbacks keep running (ROUTER case); once the peer drains, the queued
 //! messages arrive, in order, none lost, within a bound. Also: a stream that cannot watch its
 //! socket's fd retries on a timer (logged once); a stalled stream dropped without `close` leaves
-//! the loop; `close` with a linger waits for a stalled send without spinning.
+//! the loop; `close` with a linger waits for a stalled send without spinning; where `POLLOUT`
+//! is exact (PUSH) a full stream still waits for it, and its queue goes through in order.
 //!
 //! Alone in its test binary, and one case at a time, so that the process's CPU time measures
 //! the stalled loop only.
@@ -80,7 +81,7 @@ type Received = Rc<RefCell<Vec<Vec<u8>>>>;
 fn receive_until(
     ioloop: &IOLoop,
     socket: zmq::Socket,
-    last: &'static [u8],
+    last: Vec<u8>,
     arrived: Arrived,
     got: Received,
 ) -> ZmqStream {
@@ -195,7 +196,7 @@ fn router_mandatory(place: Place) {
             socket: full.router,
             sends: vec![frames(&["slow", "last-1"]), frames(&["slow", "last-2"])],
             drain: Box::new(move |ioloop, arrived| {
-                let slow = receive_until(ioloop, slow, b"last-2", arrived, received);
+                let slow = receive_until(ioloop, slow, b"last-2".to_vec(), arrived, received);
                 keeper.borrow_mut().push(slow);
             }),
         };
@@ -273,7 +274,7 @@ fn xpub_nodrop(place: Place, beside: Beside) {
             socket: xpub,
             sends: vec![frames(&["last"])],
             drain: Box::new(move |ioloop, arrived| {
-                let sub = receive_until(ioloop, sub, b"last", arrived, received);
+                let sub = receive_until(ioloop, sub, b"last".to_vec(), arrived, received);
                 keeper.borrow_mut().push(sub);
             }),
         };
@@ -439,4 +440,46 @@ fn close_waits_for_a_stalled_send_without_spinning() {
         drop(sub);
         ioloop.close();
     });
+}
+
+/// Where `POLLOUT` is exact (PUSH), a send that meets EAGAIN waits for `POLLOUT` in the loop's
+/// poll: a queue far longer than the pipe goes through in order as the peer reads it.
+#[test]
+fn a_full_push_stream_waits_for_pollout_and_sends_its_queue_in_order() {
+    const MESSAGES: usize = 200;
+    let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
+    let got = on_loop_thread(Place::Thread, || {
+        let ctx = zmq::Context::new();
+        let endpoint = common::inproc("stall-push");
+        let push = common::full::socket(&ctx, zmq::PUSH);
+        push.set_sndhwm(1).unwrap();
+        push.bind(&endpoint).unwrap();
+        let pull = common::full::socket(&ctx, zmq::PULL);
+        pull.set_rcvhwm(1).unwrap();
+        pull.connect(&endpoint).unwrap();
+        let ioloop = IOLoop::new().unwrap();
+        let sender = ZmqStream::new(push, &ioloop).unwrap();
+        for i in 0..MESSAGES {
+            sender.send(i.to_string());
+        }
+        let got = Received::default();
+        let flag = Arc::new(AtomicBool::new(false));
+        let arrived = Arrived {
+            flag: flag.clone(),
+            handle: ioloop.handle(),
+        };
+        let last = (MESSAGES - 1).to_string().into_bytes();
+        let receiver = receive_until(&ioloop, pull, last, arrived, got.clone());
+        let stopper = ioloop.clone();
+        ioloop.call_later(DRAIN_LIMIT, move || stopper.stop());
+        ioloop.start().unwrap();
+        assert!(flag.load(Ordering::SeqCst), "the queue did not get through");
+        sender.close(None);
+        receiver.close(None);
+        ioloop.close();
+        let got = got.borrow().clone();
+        got
+    });
+    let expected: Vec<Vec<u8>> = (0..MESSAGES).map(|i| i.to_string().into_bytes()).collect();
+    assert_eq!(got, expected);
 }
