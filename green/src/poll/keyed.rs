@@ -124,7 +124,9 @@ impl KeyedPoller {
     /// # Errors
     /// EBUSY if this socket is registered already; the socket's own error if its fd cannot be
     /// read (ETERM after its context was terminated); an OS error (as `zmq::Error`) if the
-    /// poller's epoll set refuses it. On error the poller drops its `Rc`.
+    /// poller's epoll set refuses it. On error the poller drops its `Rc`. (The epoll set exists
+    /// from the first wait in a coroutine on; a member added before is checked by that wait,
+    /// which then fails with the error.)
     pub fn register(&mut self, socket: Rc<Socket>, events: PollEvents) -> Result<PollKey> {
         self.add(PollSource::Socket(socket), events)
     }
@@ -134,7 +136,8 @@ impl KeyedPoller {
     ///
     /// # Errors
     /// EBUSY if `fd` is registered already; an OS error (as `zmq::Error`) if the poller's epoll
-    /// set refuses it (EBADF as `ENOTSOCK`, for instance, if it is not open).
+    /// set refuses it (EBADF as `ENOTSOCK`, for instance, if it is not open; as for
+    /// [`register`](KeyedPoller::register), once the poller has waited in a coroutine).
     pub fn register_fd(&mut self, fd: RawFd, events: PollEvents) -> Result<PollKey> {
         self.add(PollSource::Fd(fd), events)
     }
