@@ -3,27 +3,10 @@
 //! register / modify / unregister.
 
 mod common;
-use std::os::unix::io::RawFd;
 use std::time::{Duration, Instant};
 
+use common::fds::{close, pipe, write_byte};
 use common::{inproc, join, run, zmq, Ping};
-
-fn pipe() -> (RawFd, RawFd) {
-    let mut fds = [0; 2];
-    // SAFETY: `fds` has room for the two fds pipe() writes.
-    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
-    (fds[0], fds[1])
-}
-
-fn write_byte(fd: RawFd) {
-    // SAFETY: writes one byte from a valid buffer to a pipe we own.
-    assert_eq!(unsafe { libc::write(fd, b"x".as_ptr().cast(), 1) }, 1);
-}
-
-fn close(fd: RawFd) {
-    // SAFETY: closes an fd this test owns, once.
-    unsafe { libc::close(fd) };
-}
 
 #[test]
 fn poll_wakes_when_a_socket_becomes_readable() {
@@ -352,6 +335,30 @@ fn socket_poll_parks_on_the_sockets_own_registration() {
             push
         });
         assert_eq!(pull.recv_string(0).unwrap().unwrap(), "again");
+        drop(join(sender));
+    });
+}
+
+#[test]
+fn poller_waits_on_a_socket_and_its_own_fd_together() {
+    run(|| {
+        let ctx = zmq::Context::new();
+        let pull = ctx.socket(zmq::PULL).unwrap();
+        pull.bind(&inproc("poller-own-fd")).unwrap();
+        let push = ctx.socket(zmq::PUSH).unwrap();
+        push.connect(&inproc_last(&pull)).unwrap();
+        let fd = pull.get_fd().unwrap();
+        let mut poller = zmq::Poller::new();
+        poller.register(&pull, zmq::POLLIN).unwrap();
+        poller.register_fd(fd, zmq::POLLIN).unwrap();
+        pull.get_events().unwrap(); // drains the fd
+                                    // The wait puts the shared fd in its epoll set once (a second ADD would be EEXIST).
+        let sender = zmq::spawn(move || {
+            push.send("x", 0).unwrap();
+            push
+        });
+        assert_eq!(poller.poll(10_000).unwrap(), 2);
+        assert!(poller.events_of(&pull).contains(zmq::POLLIN));
         drop(join(sender));
     });
 }

@@ -53,7 +53,7 @@ pub mod task;
 pub mod wake_fd;
 
 pub use context::Context;
-pub use poll::{poll, PollTarget, Poller};
+pub use poll::{poll, KeyedPoller, PollKey, PollSource, PollTarget, Poller};
 pub use poll_item::PollItem;
 pub use proxy::{
     device, proxy, proxy_steerable, proxy_steerable_with_capture, proxy_with_capture,

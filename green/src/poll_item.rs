@@ -63,12 +63,14 @@ impl<'a> PollItem<'a> {
         self.raw
     }
 
-    pub(crate) fn clear_revents(&mut self) {
-        self.raw.revents = 0;
-    }
-
-    pub(crate) fn set_revents(&mut self, revents: PollEvents) {
-        self.raw.revents = revents.bits();
+    /// `items` as the array of libzmq pollitems they are, borrowed as long as they are.
+    pub(crate) fn raw_items<'s>(
+        items: &'s mut [PollItem<'_>],
+    ) -> &'s mut [zmq_sys::zmq_pollitem_t] {
+        // SAFETY: `PollItem` is `repr(transparent)` over `zmq_pollitem_t` (its marker is
+        // zero-sized), so the slice is `items.len()` initialised pollitems; the result borrows
+        // `items` mutably for its whole life.
+        unsafe { std::slice::from_raw_parts_mut(items.as_mut_ptr().cast(), items.len()) }
     }
 
     /// Changes the events to wait for.

@@ -2,8 +2,8 @@
 //! tickets, on one thread (the contract of the tornado IOLoop that pyzmq's ZMQStream was built
 //! on, plus CZMQ zloop's repeating timers and tickets).
 //!
-//! The waiting step is the green [`Poller`]: on a plain thread it is a blocking `zmq_poll`; in a
-//! may coroutine or a hub task it parks only that coroutine. That is the whole difference
+//! The waiting step is the green [`KeyedPoller`]: on a plain thread it is a blocking `zmq_poll`;
+//! in a may coroutine or a hub task it parks only that coroutine. That is the whole difference
 //! between the plain loop and the green one (`zmqloop::green::eventloop`).
 //!
 //! Each iteration runs the callbacks queued before it, polls (without waiting while callbacks
@@ -11,11 +11,16 @@
 //! timeouts, then the handlers of ready sockets and fds.
 //!
 //! # Invariants
-//! - The poller holds `&'static` references to sockets that are really borrowed from the `Rc`s
-//!   in `handlers`: a socket leaves the poller before its `Rc` leaves `handlers`, and the poller
-//!   is dropped before the handlers (field order of [`Inner`]).
+//! - The poller owns what the handlers watch: each socket's `Rc` (the loop keeps the socket
+//!   open until its handler is removed, and hands the `Rc` back then) and each fd's membership,
+//!   plus the loop's wake-up eventfd. `handlers` holds exactly one handler per poller key but
+//!   the eventfd's, so a handler is found by key in O(1) and the loop holds no reference into
+//!   the poller (and has no `unsafe` code).
+//! - A paused handler (empty events) stays registered under its key but is out of the poll set:
+//!   it costs nothing in a wait.
 //! - No `RefCell` borrow is held while user code runs: callbacks, timers and handlers are taken
-//!   out (or `Rc`-cloned) first, so they may call back into the loop freely.
+//!   out (or `Rc`-cloned) first, so they may call back into the loop freely; what a removed
+//!   handler owned (its closure, its socket's `Rc`) is dropped after the borrows end.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
@@ -28,7 +33,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use zmqloop_green::wake_fd::WakeFd;
-use zmqloop_green::{PollEvents, PollTarget, Poller, Socket};
+use zmqloop_green::{KeyedPoller, PollEvents, PollKey, PollSource, Socket};
 
 use super::timers::Timers;
 
@@ -55,14 +60,10 @@ impl Callback {
 const POLL_EVERY: u32 = 16;
 type HandlerFn = Rc<RefCell<dyn FnMut(PollEvents)>>;
 
-/// What a handler watches.
-enum Target {
-    Socket(Rc<Socket>),
-    Fd(RawFd),
-}
-
+/// A handler of a socket or fd; what it watches is its key's member in the poller.
 struct Handler {
-    target: Target,
+    /// The events asked for (as the poller has them): an event of the last poll that a handler
+    /// no longer asks for is not dispatched to it.
     events: PollEvents,
     callback: HandlerFn,
 }
@@ -83,18 +84,20 @@ impl Remote {
 }
 
 struct Inner {
-    /// Declared before `handlers`: dropped first (see the module invariants).
-    poller: RefCell<Poller<'static>>,
-    /// One handler per socket or fd: lookups by key, so updating or dispatching costs O(1)
-    /// whatever the number of streams.
-    handlers: RefCell<HashMap<Key, Handler>>,
+    /// Every handler's socket or fd, and the wake-up eventfd (module invariants).
+    poller: RefCell<KeyedPoller>,
+    /// The poller key of the wake-up eventfd (`remote.eventfd`), registered for `POLLIN`.
+    wake_key: PollKey,
+    /// One handler per poller key but `wake_key` (module invariants): updating or dispatching
+    /// costs O(1) whatever the number of streams.
+    handlers: RefCell<HashMap<PollKey, Handler>>,
     callbacks: RefCell<VecDeque<Callback>>,
     timers: RefCell<Timers>,
     remote: Arc<Remote>,
     running: Cell<bool>,
     stop_requested: Cell<bool>,
     /// The ready list of the last poll, kept for its capacity.
-    ready: RefCell<Vec<(Key, PollEvents)>>,
+    ready: RefCell<Vec<(PollKey, PollEvents)>>,
     /// Iterations since the last poll (see `POLL_EVERY`).
     unpolled: Cell<u32>,
     /// The loop is waiting in its poll: code on this thread that runs meanwhile (another hub
@@ -208,13 +211,14 @@ impl IOLoop {
     /// A new loop on the current thread.
     pub fn new() -> std::io::Result<IOLoop> {
         let eventfd = WakeFd::new()?;
-        let mut poller = Poller::new();
-        poller
+        let mut poller = KeyedPoller::new();
+        let wake_key = poller
             .register_fd(eventfd.as_raw_fd(), zmqloop_green::POLLIN)
             .map_err(std::io::Error::from)?;
         Ok(IOLoop {
             inner: Rc::new(Inner {
                 poller: RefCell::new(poller),
+                wake_key,
                 handlers: RefCell::new(HashMap::new()),
                 callbacks: RefCell::new(VecDeque::new()),
                 timers: RefCell::new(Timers::default()),
@@ -241,13 +245,17 @@ impl IOLoop {
         }
     }
 
-    /// `key` if it has a handler.
-    fn registered(&self, key: Key) -> zmqloop_green::Result<Key> {
-        if self.inner.handlers.borrow().contains_key(&key) {
-            Ok(key)
-        } else {
-            Err(zmqloop_green::Error::ENOENT)
-        }
+    /// The key of `socket`'s handler (ENOENT if it has none).
+    fn socket_key(&self, socket: &Socket) -> zmqloop_green::Result<PollKey> {
+        let key = self.inner.poller.borrow().key_of(socket);
+        key.ok_or(zmqloop_green::Error::ENOENT)
+    }
+
+    /// The key of the plain fd `fd`'s handler (ENOENT if it has none).
+    fn fd_key(&self, fd: RawFd) -> zmqloop_green::Result<PollKey> {
+        let key = self.inner.poller.borrow().key_of_fd(fd);
+        key.filter(|&key| key != self.inner.wake_key)
+            .ok_or(zmqloop_green::Error::ENOENT)
     }
 
     /// Calls `handler(events)` whenever `socket` has any of `events`. The loop keeps the
@@ -258,25 +266,8 @@ impl IOLoop {
         events: PollEvents,
         handler: impl FnMut(PollEvents) + 'static,
     ) -> zmqloop_green::Result<()> {
-        let key = Key::Socket(Rc::as_ptr(&socket));
-        if self.inner.handlers.borrow().contains_key(&key) {
-            return Err(zmqloop_green::Error::EBUSY);
-        }
-        // SAFETY: the reference is used only by the poller, and the `Rc` it points into stays
-        // in `handlers` until the socket is unregistered from the poller (module invariants).
-        let static_socket: &'static Socket = unsafe { &*Rc::as_ptr(&socket) };
-        self.inner
-            .poller
-            .borrow_mut()
-            .register(static_socket, events)?;
-        self.inner.handlers.borrow_mut().insert(
-            key,
-            Handler {
-                target: Target::Socket(socket),
-                events,
-                callback: Rc::new(RefCell::new(handler)),
-            },
-        );
+        let key = self.inner.poller.borrow_mut().register(socket, events)?;
+        self.insert_handler(key, events, handler);
         Ok(())
     }
 
@@ -288,80 +279,66 @@ impl IOLoop {
         events: PollEvents,
         handler: impl FnMut(PollEvents) + 'static,
     ) -> zmqloop_green::Result<()> {
-        let key = Key::Fd(fd);
-        if self.inner.handlers.borrow().contains_key(&key)
-            || fd == self.inner.remote.eventfd.as_raw_fd()
-        {
-            return Err(zmqloop_green::Error::EBUSY);
-        }
-        self.inner.poller.borrow_mut().register_fd(fd, events)?;
-        self.inner.handlers.borrow_mut().insert(
-            key,
-            Handler {
-                target: Target::Fd(fd),
-                events,
-                callback: Rc::new(RefCell::new(handler)),
-            },
-        );
+        let key = self.inner.poller.borrow_mut().register_fd(fd, events)?;
+        self.insert_handler(key, events, handler);
         Ok(())
+    }
+
+    fn insert_handler(
+        &self,
+        key: PollKey,
+        events: PollEvents,
+        handler: impl FnMut(PollEvents) + 'static,
+    ) {
+        let callback: HandlerFn = Rc::new(RefCell::new(handler));
+        let handler = Handler { events, callback };
+        self.inner.handlers.borrow_mut().insert(key, handler);
     }
 
     /// Changes the events a socket's handler waits for (ENOENT if it has none). Empty events
     /// keep the handler but pause it.
     pub fn update_handler(&self, socket: &Socket, events: PollEvents) -> zmqloop_green::Result<()> {
-        self.set_events(self.registered(Key::Socket(socket))?, events)
+        self.set_events(self.socket_key(socket)?, events)
     }
 
     /// Changes the events a plain fd's handler waits for (ENOENT if it has none).
     pub fn update_fd_handler(&self, fd: RawFd, events: PollEvents) -> zmqloop_green::Result<()> {
-        self.set_events(self.registered(Key::Fd(fd))?, events)
+        self.set_events(self.fd_key(fd)?, events)
     }
 
-    fn set_events(&self, key: Key, events: PollEvents) -> zmqloop_green::Result<()> {
+    fn set_events(&self, key: PollKey, events: PollEvents) -> zmqloop_green::Result<()> {
         let mut handlers = self.inner.handlers.borrow_mut();
-        let handler = handlers.get_mut(&key).expect("checked by `registered`");
+        let handler = handlers.get_mut(&key).expect("a key of a handler");
         handler.events = events;
-        let mut poller = self.inner.poller.borrow_mut();
-        match &handler.target {
-            Target::Socket(socket) => {
-                // SAFETY: as in `add_handler`; the Rc stays in `handlers`.
-                let static_socket: &'static Socket = unsafe { &*Rc::as_ptr(socket) };
-                poller.register(static_socket, events)
-            }
-            Target::Fd(fd) => poller.register_fd(*fd, events),
-        }
+        self.inner.poller.borrow_mut().modify(key, events)
     }
 
     /// Removes a socket's handler and returns the loop's reference to the socket (ENOENT if
     /// it has none).
     pub fn remove_handler(&self, socket: &Socket) -> zmqloop_green::Result<Rc<Socket>> {
-        let key = self.registered(Key::Socket(socket))?;
-        match self.remove_key(key).target {
-            Target::Socket(socket) => Ok(socket),
-            Target::Fd(_) => unreachable!("found as a socket"),
+        let key = self.socket_key(socket)?;
+        match self.remove_key(key) {
+            (_, PollSource::Socket(socket)) => Ok(socket),
+            (_, PollSource::Fd(_)) => unreachable!("found as a socket"),
         }
     }
 
     /// Removes a plain fd's handler (ENOENT if it has none).
     pub fn remove_fd_handler(&self, fd: RawFd) -> zmqloop_green::Result<()> {
-        let key = self.registered(Key::Fd(fd))?;
+        let key = self.fd_key(fd)?;
         self.remove_key(key);
         Ok(())
     }
 
-    fn remove_key(&self, key: Key) -> Handler {
-        let mut handlers = self.inner.handlers.borrow_mut();
-        let mut poller = self.inner.poller.borrow_mut();
-        // Leaves the poller first (module invariants). A paused handler (empty events) is not
-        // in the poller, hence the ignored EINVAL.
-        let _ = match key {
-            Key::Socket(socket) => {
-                // SAFETY: `socket` points into an `Rc` still held in `handlers`.
-                poller.unregister(unsafe { &*socket })
-            }
-            Key::Fd(fd) => poller.unregister_fd(fd),
-        };
-        handlers.remove(&key).expect("checked by `registered`")
+    /// Removes the handler of `key` and its poller member; both are handed back to be dropped
+    /// after the borrows end (module invariants).
+    fn remove_key(&self, key: PollKey) -> (Handler, PollSource) {
+        let handler = self.inner.handlers.borrow_mut().remove(&key);
+        let source = self.inner.poller.borrow_mut().unregister(key);
+        (
+            handler.expect("a key of a handler"),
+            source.expect("a key of the poller"),
+        )
     }
 
     /// Runs `callback` on the next iteration of the loop (callbacks added while callbacks run
@@ -441,7 +418,7 @@ impl IOLoop {
     /// Removes every handler, callback and timeout (dropping the loop's references to its
     /// sockets).
     pub fn close(&self) {
-        let keys: Vec<Key> = self.inner.handlers.borrow().keys().copied().collect();
+        let keys: Vec<PollKey> = self.inner.handlers.borrow().keys().copied().collect();
         for key in keys {
             drop(self.remove_key(key)); // after the borrows: it may own a socket's last Rc
         }
@@ -522,14 +499,18 @@ impl IOLoop {
     /// Calls every socket handler once with `POLLERR`, so that each can notice the terminated
     /// context (a `ZmqStream` closes itself) before `start` returns.
     fn notify_termination(&self) {
-        let callbacks: Vec<HandlerFn> = self
-            .inner
-            .handlers
-            .borrow()
-            .values()
-            .filter(|h| matches!(h.target, Target::Socket(_)))
-            .map(|h| h.callback.clone())
-            .collect();
+        let callbacks: Vec<HandlerFn> = {
+            let poller = self.inner.poller.borrow();
+            let on_socket =
+                |key: &PollKey| matches!(poller.source(*key), Some(PollSource::Socket(_)));
+            self.inner
+                .handlers
+                .borrow()
+                .iter()
+                .filter(|(key, _)| on_socket(key))
+                .map(|(_, h)| h.callback.clone())
+                .collect()
+        };
         for callback in callbacks {
             guarded("handler", || {
                 (callback.borrow_mut())(zmqloop_green::POLLERR)
@@ -577,30 +558,27 @@ impl IOLoop {
         }
     }
 
-    /// Polls and returns the ready handlers' keys (socket pointer or fd) with their events.
-    fn poll(&self, timeout: i64) -> zmqloop_green::Result<Vec<(Key, PollEvents)>> {
+    /// Polls and returns the ready handlers' keys with their events.
+    fn poll(&self, timeout: i64) -> zmqloop_green::Result<Vec<(PollKey, PollEvents)>> {
         let mut poller = self.inner.poller.borrow_mut();
         self.inner.polling.set(true);
         let polled = poller.poll(timeout);
         self.inner.polling.set(false);
         polled?;
-        let eventfd = self.inner.remote.eventfd.as_raw_fd();
         // The buffer of the previous iteration, reused: no allocation per poll.
         let mut ready = std::mem::take(&mut *self.inner.ready.borrow_mut());
         ready.clear();
-        for (target, events) in poller.ready() {
-            match target {
-                PollTarget::Fd(fd) if fd == eventfd => self.inner.remote.eventfd.clear(),
-                PollTarget::Fd(fd) => ready.push((Key::Fd(fd), events)),
-                PollTarget::Socket(socket) => {
-                    ready.push((Key::Socket(socket as *const Socket), events))
-                }
+        for (key, events) in poller.ready() {
+            if key == self.inner.wake_key {
+                self.inner.remote.eventfd.clear();
+            } else {
+                ready.push((key, events));
             }
         }
         Ok(ready)
     }
 
-    fn dispatch(&self, ready: Vec<(Key, PollEvents)>) {
+    fn dispatch(&self, ready: Vec<(PollKey, PollEvents)>) {
         for &(key, events) in &ready {
             let callback = {
                 let handlers = self.inner.handlers.borrow();
@@ -618,12 +596,4 @@ impl IOLoop {
         }
         *self.inner.ready.borrow_mut() = ready;
     }
-}
-
-/// A handler's identity: a socket by the address of the `Socket` in its `Rc` (stable while the
-/// loop holds that `Rc`), or a plain fd by number.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-enum Key {
-    Socket(*const Socket),
-    Fd(RawFd),
 }

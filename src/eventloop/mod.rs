@@ -12,13 +12,14 @@
 //! reachable as `zmqloop::green::eventloop` for that use.
 //!
 //! Files: `ioloop.rs` (handlers, callbacks, the loop), `timers.rs` (timeouts), `periodic.rs`
-//! (periodic callbacks, repeating timers, tickets), `stream.rs` (ZmqStream), `monitor.rs`
-//! (socket monitor events on a ZmqStream).
+//! (periodic callbacks, repeating timers, tickets), `stream.rs` (ZmqStream), `sending.rs` (how a
+//! stream sends without spinning), `monitor.rs` (socket monitor events on a ZmqStream).
 
 mod debug;
 mod ioloop;
 mod monitor;
 mod periodic;
+mod sending;
 mod stream;
 mod timers;
 

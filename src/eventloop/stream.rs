@@ -7,10 +7,21 @@
 //! turns; a pass that made none leaves the stream to the loop's poll, registered for exactly
 //! what it still wants (input while a receive callback is set, output while sends are queued).
 //!
+//! A send never spins on a `POLLOUT` that lies. ROUTER with `ROUTER_MANDATORY` (a full peer
+//! while another has room), STREAM and PUB/XPUB with `XPUB_NODROP` report `POLLOUT` while a send
+//! to a full peer fails with EAGAIN; a stream that polled for `POLLOUT` again would make the
+//! loop return from its poll at once, forever (pyzmq's ZMQStream does). Here a send that meets
+//! EAGAIN reads `ZMQ_EVENTS` once and tries once more if `POLLOUT` shows; if that fails too, the
+//! stream stops asking for `POLLOUT` and watches its socket's notification fd with an fd handler
+//! until the fd signals (the full peer made room, or anything else reached the socket), then
+//! tries again: the loop sleeps meanwhile, the message stays first in the queue (nothing is lost
+//! or reordered), and the stream keeps receiving. `sending.rs` has the rule and the watch.
+//!
 //! Where pyzmq falls short, this does not: a panicking callback is logged and the stream goes
 //! on; a send that fails (e.g. `EHOSTUNREACH` on a `ROUTER_MANDATORY` socket) is reported to
 //! its callback and dropped instead of blocking the queue; `close` flushes queued sends within
-//! its linger and reports every message it could not send.
+//! its linger (waiting for the socket's fd, never for `POLLOUT`) and reports every message it
+//! could not send.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -20,7 +31,8 @@ use std::time::{Duration, Instant};
 
 use zmqloop_green::{PollEvents, Socket, DONTWAIT, POLLIN, POLLOUT};
 
-use super::ioloop::IOLoop;
+use super::ioloop::{IOLoop, WeakIOLoop};
+use super::sending::{send_now, send_within, try_send, SendWait, Sent};
 
 /// A received multipart message: one `Vec<u8>` per frame.
 pub type Frames = Vec<Vec<u8>>;
@@ -41,6 +53,9 @@ struct StreamInner {
     on_send: RefCell<Option<SendCallback>>,
     on_close: RefCell<Option<Box<dyn FnOnce()>>>,
     queue: RefCell<VecDeque<Outgoing>>,
+    /// What the first queued send waits on if it met a lying `POLLOUT` (module doc); shared
+    /// with the stream's handlers, which end it if the stream is dropped without `close`.
+    send_wait: Rc<SendWait>,
     /// The events the loop's handler currently waits for.
     registered: Cell<PollEvents>,
     /// A pass is queued as a loop callback.
@@ -99,6 +114,7 @@ impl ZmqStream {
             on_send: RefCell::new(None),
             on_close: RefCell::new(None),
             queue: RefCell::new(VecDeque::new()),
+            send_wait: Rc::default(),
             registered: Cell::new(PollEvents::empty()),
             pass_scheduled: Cell::new(false),
             in_pass: Cell::new(false),
@@ -115,16 +131,10 @@ impl ZmqStream {
         let weak: Weak<StreamInner> = Rc::downgrade(&inner);
         let handler_socket = Rc::downgrade(&socket);
         let handler_loop = ioloop.downgrade();
+        let send_wait = inner.send_wait.clone();
         ioloop.add_handler(socket, PollEvents::empty(), move |events| {
             let Some(inner) = weak.upgrade() else {
-                // Every handle was dropped without `close`: nothing will ever handle this
-                // socket's events again, and a readable socket would be reported ready on every
-                // poll. Leave the loop, which drops the socket.
-                if let (Some(socket), Some(ioloop)) =
-                    (handler_socket.upgrade(), handler_loop.upgrade())
-                {
-                    let _ = ioloop.remove_handler(&socket);
-                }
+                abandon(&handler_loop, &handler_socket, &send_wait);
                 return;
             };
             let stream = ZmqStream { inner };
@@ -301,17 +311,15 @@ impl ZmqStream {
                 break;
             };
             let mut status = send_now(&socket, &outgoing.frames);
-            while status == Err(zmqloop_green::Error::EAGAIN) {
-                let left = deadline.map_or(0, |d| {
-                    d.saturating_duration_since(Instant::now()).as_millis()
-                });
-                if left == 0 || socket.poll(POLLOUT, left as i64).unwrap_or(0) == 0 {
-                    break;
-                }
-                status = send_now(&socket, &outgoing.frames);
+            let left = deadline.map_or(Duration::ZERO, |d| {
+                d.saturating_duration_since(Instant::now())
+            });
+            if status == Err(zmqloop_green::Error::EAGAIN) && !left.is_zero() {
+                status = send_within(&socket, &outgoing.frames, left);
             }
             report(self, outgoing.frames, outgoing.done, &status);
         }
+        self.inner.send_wait.end(&self.inner.ioloop); // before the socket (and its fd) closes
         let linger_ms = linger.map_or(0, |l| i32::try_from(l.as_millis()).unwrap_or(i32::MAX));
         let _ = socket.set_linger(linger_ms);
         let _ = self.inner.ioloop.remove_handler(&socket);
@@ -411,16 +419,41 @@ impl ZmqStream {
         let Some(outgoing) = self.inner.queue.borrow_mut().pop_front() else {
             return false;
         };
-        let status = send_now(&socket, &outgoing.frames);
-        if status == Err(zmqloop_green::Error::EAGAIN) {
-            self.inner.queue.borrow_mut().push_front(outgoing); // not writable after all
-            return false;
-        }
+        let status = match try_send(&socket, &outgoing.frames) {
+            Sent::Done(status) => status,
+            wait => {
+                self.inner.queue.borrow_mut().push_front(outgoing); // still first in line
+                match wait {
+                    Sent::WaitForFd => self.wait_for_fd(&socket),
+                    _ => self.inner.send_wait.end(&self.inner.ioloop),
+                }
+                return false;
+            }
+        };
+        self.inner.send_wait.end(&self.inner.ioloop);
         report(self, outgoing.frames, outgoing.done, &status);
         if status == Err(zmqloop_green::Error::ETERM) {
             self.close(None);
         }
         true
+    }
+
+    /// Waits for the socket's fd instead of `POLLOUT` (module doc): each signal runs a pass.
+    fn wait_for_fd(&self, socket: &Rc<Socket>) {
+        let (weak, weak_socket) = (Rc::downgrade(&self.inner), Rc::downgrade(socket));
+        let (weak_loop, send_wait) = (self.inner.ioloop.downgrade(), self.inner.send_wait.clone());
+        let wake = move |_| match weak.upgrade() {
+            Some(inner) => ZmqStream { inner }.pass(),
+            None => abandon(&weak_loop, &weak_socket, &send_wait),
+        };
+        let weak = Rc::downgrade(&self.inner);
+        let retry = move || {
+            if let Some(inner) = weak.upgrade() {
+                ZmqStream { inner }.pass();
+            }
+        };
+        let ioloop = &self.inner.ioloop;
+        self.inner.send_wait.watch(ioloop, socket, wake, retry);
     }
 
     /// Registers for exactly the events still wanted.
@@ -432,7 +465,7 @@ impl ZmqStream {
         if self.receiving() {
             wanted |= POLLIN;
         }
-        if self.sending() {
+        if self.sending() && !self.inner.send_wait.stalled() {
             wanted |= POLLOUT;
         }
         if wanted != self.inner.registered.get() {
@@ -444,8 +477,17 @@ impl ZmqStream {
     }
 }
 
-fn send_now(socket: &Socket, frames: &[Vec<u8>]) -> zmqloop_green::Result<()> {
-    socket.send_multipart(frames.iter().map(|f| &f[..]), DONTWAIT)
+/// Takes the socket of a stream whose every handle was dropped without `close` off the loop:
+/// nothing will ever handle its events again, and a readable socket (or a signalled fd) would
+/// be reported ready on every poll. Leaving the loop drops the socket.
+fn abandon(ioloop: &WeakIOLoop, socket: &Weak<Socket>, send_wait: &SendWait) {
+    let Some(ioloop) = ioloop.upgrade() else {
+        return;
+    };
+    send_wait.end(&ioloop); // before the socket (and its fd) closes
+    if let Some(socket) = socket.upgrade() {
+        let _ = ioloop.remove_handler(&socket);
+    }
 }
 
 /// Hands a send's outcome to its own callback, or else to the stream's send callback.

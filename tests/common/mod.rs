@@ -6,10 +6,13 @@
 //!   thread with one: a hang fails with a message instead of stalling CI.
 //! - [`Ping`] is a liveness probe that needs the worker thread: two coroutines bouncing a token
 //!   through may channels every millisecond. Used to prove that a parked call leaves the worker free.
-//! - [`logs`] captures log lines, to check what the crate logs.
+//! - [`logs`] captures log lines, to check what the crate logs; [`fds`] makes pipes for the
+//!   poll tests; [`full`] sockets whose peer is full (those whose POLLOUT lies above all).
 
 #![allow(dead_code)]
 
+pub mod fds;
+pub mod full;
 pub mod logs;
 
 use std::sync::atomic::{AtomicUsize, Ordering};

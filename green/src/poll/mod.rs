@@ -1,33 +1,40 @@
-//! Green `poll`: [`poll`] and `Socket::poll` with `zmq`'s signatures, and the reusable
-//! [`Poller`] for loops that poll the same set again and again.
+//! Green `poll`: [`poll`] and `Socket::poll` with `zmq`'s signatures, and the kept poll sets
+//! for loops that poll the same set again and again: [`Poller`] (pyzmq's, borrowing its
+//! sockets) and [`KeyedPoller`] (owning them, for event loops).
 //!
 //! Waiting follows the readiness rule of `readiness`, for a whole set at once:
 //! 1. `zmq_poll(items, 0)`: the truth for every item (it also drains the zmq notification
 //!    fds). Anything ready, or a zero timeout: return.
 //! 2. Past the deadline: return 0.
-//! 3. Park on an [`EpollSet`] holding every item's fd (zmq notification fds and plain fds)
-//!    through the scheduler seam, then go to 1.
+//! 3. Park on an [`EpollSet`](epoll_set::EpollSet) holding every item's fd (zmq notification
+//!    fds and plain fds) through the scheduler seam, then go to 1.
 //!
 //! Outside any coroutine the plain, blocking `zmq_poll` runs instead.
+//!
+//! Files: `mod.rs` (this: the one-shot poll), `waiter.rs` (the wait in a coroutine),
+//! `epoll_set.rs` (the fds gathered into one), `set.rs` (the kept set both pollers are written
+//! on), `poller.rs` and `keyed.rs` (the two pollers).
 
 mod epoll_set;
+mod keyed;
 mod poller;
+mod set;
+mod waiter;
 
 use std::os::raw::{c_int, c_long};
 use std::os::unix::io::RawFd;
-use std::time::Instant;
 
 use zmq::Result;
 
 use crate::errors::zmq_errno;
-use crate::fallback;
 use crate::poll_item::PollItem;
 use crate::readiness::deadline_after;
-use crate::sched::{self, Registration, Wake};
+use crate::sched;
 use crate::socket::Socket;
 
-pub(crate) use epoll_set::EpollSet;
+pub use keyed::{KeyedPoller, PollKey, PollSource};
 pub use poller::{PollTarget, Poller};
+use waiter::Waiter;
 
 /// Polls `items`; in a coroutine, parks only the coroutine until one is ready.
 ///
@@ -67,18 +74,12 @@ pub fn poll(items: &mut [PollItem], timeout_ms: i64) -> Result<i32> {
     }
     let mut waiter = Waiter::new()?;
     let members = items.iter().map(member_fd).collect::<Result<Vec<_>>>()?;
-    // An fd may be listed twice (zmq_poll allows it); epoll holds it once, for all its events.
-    let mut interests: Vec<(Member, zmq::PollEvents)> = Vec::with_capacity(items.len());
     for (item, &member) in items.iter().zip(&members) {
-        match interests.iter_mut().find(|(known, _)| known.0 == member.0) {
-            Some((_, events)) => *events |= item.get_events(),
-            None => interests.push((member, item.get_events())),
-        }
+        waiter.add_member(member, item.get_events())?;
     }
-    for (member, events) in interests {
-        waiter.add_member(member, events)?;
-    }
-    waiter.wait(scheduler, items, &members, deadline_after(timeout_ms))
+    let deadline = deadline_after(timeout_ms);
+    // SAFETY: the items borrow their sockets, which therefore stay open for the call.
+    unsafe { waiter.wait(scheduler, PollItem::raw_items(items), &members, deadline) }
 }
 
 impl Socket {
@@ -94,10 +95,11 @@ impl Socket {
 
 /// `zmq_poll` itself (blocking when `timeout_ms` is not 0).
 fn zmq_poll(items: &mut [PollItem], timeout_ms: i64) -> Result<i32> {
+    let items = PollItem::raw_items(items);
     let count = c_int::try_from(items.len()).map_err(|_| zmq::Error::EINVAL)?;
-    // SAFETY: `PollItem` is `repr(transparent)` over `zmq_pollitem_t`, so the slice is an array
-    // of `count` pollitems that libzmq may update (revents) for the duration of the call.
-    unsafe { zmq_poll_raw(items.as_mut_ptr().cast(), count, timeout_ms) }
+    // SAFETY: `items` holds `count` pollitems, writable for the call (libzmq sets their
+    // revents); they borrow their sockets, which therefore stay open.
+    unsafe { zmq_poll_raw(items.as_mut_ptr(), count, timeout_ms) }
 }
 
 /// `zmq_poll` over `count` raw pollitems at `items`.
@@ -147,133 +149,5 @@ pub(crate) fn member_fd(item: &PollItem) -> Result<Member> {
             }
             Ok((fd, true))
         }
-    }
-}
-
-/// An [`EpollSet`] of poll items plus the scheduler registration of its fd.
-///
-/// Invariant: `registration` is released before `set` (and its fd) is dropped.
-pub(crate) struct Waiter {
-    registration: Registration,
-    set: EpollSet,
-    /// Buffers of [`Waiter::wait`], kept so that a [`Poller`] wakes without allocating.
-    scratch: Scratch,
-}
-
-/// What one wake-up of [`Waiter::wait`] works with: the fds the epoll set reported (sorted),
-/// the indices of the items they belong to, and those items copied out for `zmq_poll`.
-#[derive(Default)]
-struct Scratch {
-    ready_fds: Vec<RawFd>,
-    picked: Vec<usize>,
-    subset: Vec<zmq_sys::zmq_pollitem_t>,
-}
-
-impl Waiter {
-    pub(crate) fn new() -> Result<Waiter> {
-        Ok(Waiter {
-            registration: Registration::default(),
-            set: EpollSet::new()?,
-            scratch: Scratch::default(),
-        })
-    }
-
-    pub(crate) fn add_member(
-        &self,
-        (fd, is_socket): Member,
-        events: zmq::PollEvents,
-    ) -> Result<()> {
-        self.set.add(fd, events, is_socket)
-    }
-
-    pub(crate) fn modify_member(
-        &self,
-        (fd, is_socket): Member,
-        events: zmq::PollEvents,
-    ) -> Result<()> {
-        self.set.modify(fd, events, is_socket)
-    }
-
-    /// Removes a member. A socket whose context was terminated may have closed its fd already
-    /// (epoll then dropped it by itself), hence the tolerance for EBADF (as ENOTSOCK) and ENOENT.
-    pub(crate) fn remove_member(&self, (fd, _): Member) -> Result<()> {
-        match self.set.remove(fd) {
-            Err(zmq::Error::ENOENT) => Ok(()),
-            Err(zmq::Error::ENOTSOCK) => Ok(()),
-            other => other,
-        }
-    }
-
-    /// Parks until `zmq_poll(items, 0)` reports something (its count) or `deadline` (0).
-    /// The caller has just polled `items` and found nothing ready; `members[i]` is the fd of
-    /// `items[i]`.
-    ///
-    /// After an fd wake-up only the items whose fds the epoll set reports ready are checked
-    /// (the others cannot have changed: their fds were drained by the caller's check), so a
-    /// wait costs one `zmq_poll` over all items, not two.
-    pub(crate) fn wait(
-        &mut self,
-        scheduler: sched::Scheduler,
-        items: &mut [PollItem],
-        members: &[Member],
-        deadline: Option<Instant>,
-    ) -> Result<i32> {
-        loop {
-            if deadline.is_some_and(|at| at <= Instant::now()) {
-                return Ok(0);
-            }
-            let interval = fallback::fallback_interval();
-            let wake = self
-                .registration
-                .park(scheduler, self.set.fd(), deadline, interval)?;
-            let ready = if wake == Wake::Fd && self.set.ready_members(&mut self.scratch.ready_fds) {
-                self.scratch.poll_subset(items, members)?
-            } else {
-                zmq_poll(items, 0)?
-            };
-            if ready > 0 {
-                if wake == Wake::Fallback {
-                    fallback::record_missed_edge(self.set.fd());
-                }
-                return Ok(ready);
-            }
-        }
-    }
-}
-
-impl Scratch {
-    /// `zmq_poll(items, 0)` over only the items whose fds are in `ready_fds`; the other items
-    /// get no events.
-    fn poll_subset(&mut self, items: &mut [PollItem], members: &[Member]) -> Result<i32> {
-        let Scratch {
-            ready_fds,
-            picked,
-            subset,
-        } = self;
-        ready_fds.sort_unstable();
-        picked.clear();
-        picked.extend((0..items.len()).filter(|&i| ready_fds.binary_search(&members[i].0).is_ok()));
-        for item in items.iter_mut() {
-            item.clear_revents();
-        }
-        if picked.is_empty() {
-            return Ok(0);
-        }
-        subset.clear();
-        subset.extend(picked.iter().map(|&i| items[i].raw()));
-        let count = c_int::try_from(subset.len()).map_err(|_| zmq::Error::EINVAL)?;
-        // SAFETY: `subset` holds `count` copies of items of `items`, whose sockets the caller
-        // keeps alive for this call.
-        let ready = unsafe { zmq_poll_raw(subset.as_mut_ptr(), count, 0) }?;
-        for (&i, polled) in picked.iter().zip(subset.iter()) {
-            items[i].set_revents(zmq::PollEvents::from_bits_truncate(polled.revents));
-        }
-        Ok(ready)
-    }
-}
-
-impl Drop for Waiter {
-    fn drop(&mut self) {
-        self.registration.release(); // before `set` closes the fd
     }
 }
