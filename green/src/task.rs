@@ -45,6 +45,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
+use std::time::Duration;
 
 use crate::sched::{self, Scheduler};
 use crate::wake_fd::WakeFd;
@@ -200,21 +201,56 @@ impl<T> Task<T> {
     /// thread blocks. Joining a hub task from outside that hub's tasks blocks until the hub
     /// runs it to its end, so do that only from another thread.
     ///
+    /// A signal handler that runs on a joining plain thread (its wait is libzmq's `zmq_poll`,
+    /// which returns EINTR then, even with `SA_RESTART`) does not end the wait. If the wait
+    /// itself cannot be made (a coroutine's epoll fd, when the process is out of file
+    /// descriptors), that is logged at error level and the job's end is checked every 10 ms
+    /// instead.
+    ///
     /// # Errors
-    /// Only the job's panic; a failing wait on the end signal (which cannot happen short of
-    /// the process's descriptors being corrupted) panics.
+    /// Only the job's panic.
     pub fn join(self) -> thread::Result<T> {
-        loop {
-            if self.is_finished() {
-                return self
-                    .slot
-                    .take()
-                    .expect("zmqloop: a finished task's outcome is taken only by join");
+        self.wait_with(|items| crate::poll(items, -1));
+        self.slot
+            .take()
+            .expect("zmqloop: a finished task's outcome is taken only by join")
+    }
+
+    /// Waits until the job has ended, waiting on its end signal with `poll`.
+    fn wait_with(&self, mut poll: impl FnMut(&mut [PollItem<'_>]) -> zmq::Result<i32>) {
+        let mut can_wait = true;
+        while !self.is_finished() {
+            if !can_wait {
+                nap(DEGRADED_CHECK);
+                continue;
             }
             let mut items = [PollItem::from_fd(self.slot.signal.as_raw_fd(), POLLIN)];
-            crate::poll(&mut items, -1).expect("zmqloop: cannot wait for a task's end");
-            self.slot.signal.clear();
+            match poll(&mut items) {
+                Ok(_) => self.slot.signal.clear(),
+                Err(zmq::Error::EINTR) => {} // a signal handler ran on this thread
+                Err(err) => {
+                    log::error!(
+                        "zmqloop: cannot wait for a task's end signal ({err}); checking \
+                         every {DEGRADED_CHECK:?} instead"
+                    );
+                    can_wait = false;
+                }
+            }
         }
+    }
+}
+
+/// How often [`Task::join`] checks whether the job has ended when it cannot wait for its end
+/// signal.
+const DEGRADED_CHECK: Duration = Duration::from_millis(10);
+
+/// Sleeps the caller on its own scheduler: parks a may coroutine or a hub task, sleeps a plain
+/// thread.
+fn nap(duration: Duration) {
+    match sched::current() {
+        Some(Scheduler::May) => may::coroutine::sleep(duration),
+        Some(Scheduler::Hub) => crate::hub::sleep(duration),
+        None => thread::sleep(duration),
     }
 }
 
@@ -275,6 +311,42 @@ mod tests {
         let task = spawn_here(|| -> u32 { panic!("job failed") });
         let panic = task.join().unwrap_err();
         assert_eq!(panic.downcast_ref::<&str>(), Some(&"job failed"));
+    }
+
+    /// A job that ends once it gets a go signal, and the sender of that signal.
+    fn job_ending_on_go() -> (Task<bool>, mpsc::Sender<()>) {
+        let (go_tx, go_rx) = mpsc::channel::<()>();
+        let task = spawn_here(move || go_rx.recv_timeout(Duration::from_secs(30)).is_ok());
+        (task, go_tx)
+    }
+
+    #[test]
+    fn an_interrupted_wait_is_made_again() {
+        let (task, go) = job_ending_on_go();
+        let mut interrupted = 0;
+        task.wait_with(|items| {
+            if interrupted < 2 {
+                interrupted += 1;
+                return Err(zmq::Error::EINTR);
+            }
+            go.send(()).unwrap();
+            crate::poll(items, -1)
+        });
+        assert_eq!(interrupted, 2);
+        assert!(task.join().unwrap());
+    }
+
+    #[test]
+    fn a_wait_that_cannot_be_made_falls_back_to_checking() {
+        let (task, go) = job_ending_on_go();
+        let mut attempts = 0;
+        task.wait_with(|_| {
+            attempts += 1;
+            go.send(()).unwrap();
+            Err(zmq::Error::EMFILE)
+        });
+        assert_eq!(attempts, 1, "after a failed wait it only checks");
+        assert!(task.join().unwrap());
     }
 
     #[test]
