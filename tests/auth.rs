@@ -581,28 +581,9 @@ fn configuring_a_missing_certificate_directory_is_an_error_and_changes_nothing()
     auth.reload_certificates().unwrap(); // nothing configured: nothing to reload
 }
 
-/// Records the log lines of this test binary (one logger per process).
-struct Captured(Mutex<Vec<(log::Level, String)>>);
-
-impl log::Log for Captured {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-
-    fn log(&self, record: &log::Record<'_>) {
-        let line = record.args().to_string();
-        self.0.lock().unwrap().push((record.level(), line));
-    }
-
-    fn flush(&self) {}
-}
-
-static CAPTURED: Captured = Captured(Mutex::new(Vec::new()));
-
 #[test]
 fn each_refusal_is_logged_with_mechanism_address_and_reason() {
-    let _ = log::set_logger(&CAPTURED);
-    log::set_max_level(log::LevelFilter::Info);
+    common::logs::capture();
     common::run(|| {
         let ctx = zmq::Context::new();
         let mut auth = Authenticator::new(&ctx);
@@ -617,23 +598,46 @@ fn each_refusal_is_logged_with_mechanism_address_and_reason() {
         wrong.send("x", 0).unwrap();
         handshakes.expect_failures(1);
     });
-    let lines = CAPTURED.0.lock().unwrap();
-    let refusal = lines
-        .iter()
-        .find(|(_, line)| line.contains("\"logged\""))
-        .expect("no log line for the refusal");
-    assert_eq!(refusal.0, log::Level::Info);
+    let refusals = common::logs::matching(log::Level::Info, "\"logged\"");
+    let [refusal] = &refusals[..] else {
+        panic!("not one log line for the refusal: {refusals:?}");
+    };
     for part in [
         "refused PLAIN",
         "127.0.0.1",
         "Invalid password",
         "\"admin\"",
     ] {
-        assert!(
-            refusal.1.contains(part),
-            "{part:?} missing from {:?}",
-            refusal.1
-        );
+        assert!(refusal.contains(part), "{part:?} missing from {refusal:?}");
     }
-    assert!(!refusal.1.contains("hunter2"), "a password was logged");
+    assert!(!refusal.contains("hunter2"), "a password was logged");
+}
+
+#[test]
+fn start_starts_again_once_the_task_has_ended_and_the_end_is_logged() {
+    common::logs::capture();
+    common::on_thread(common::LIMIT, || {
+        let ctx = zmq::Context::new();
+        let hub = zmq::hub::Hub::new().unwrap();
+        let hub_ctx = ctx.clone();
+        let mut auth = hub.block_on(move || {
+            let mut auth = Authenticator::new(&hub_ctx);
+            auth.deny(&["192.0.2.1"]);
+            auth.start().unwrap();
+            auth
+        });
+        assert_eq!(auth.runs_on(), Some(RunsOn::HubTask));
+        drop(hub); // cancels the authenticator's task
+        assert!(!auth.is_alive(), "its task ended with its hub");
+        let ended = common::logs::matching(log::Level::Error, "cancelled (its hub dropped)");
+        assert!(!ended.is_empty(), "the end was not logged at error level");
+
+        auth.start().unwrap();
+        assert!(auth.is_alive());
+        assert_eq!(auth.runs_on(), Some(RunsOn::Thread), "started afresh, here");
+        let zap = common::zap::requester(&ctx, 5000);
+        let request = common::zap::null_request("1", "", "192.0.2.1");
+        assert_eq!(common::zap::status_of(&zap, request), Ok("400".into()));
+        auth.stop().unwrap();
+    });
 }

@@ -12,8 +12,9 @@ mod common;
 use std::sync::{mpsc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use common::zmq;
+use common::{zap, zmq};
 use zmq::task;
+use zmqloop::auth::{Authenticator, THREAD_NAME};
 use zmqloop_fixtures::threads::{self, SignalProbe};
 
 /// How long a test waits for a thread to reach its wait, or for a handler to run.
@@ -50,5 +51,32 @@ fn a_signal_while_joining_a_task_on_a_plain_thread_does_not_end_the_join() {
             outcome.expect("join panicked on EINTR").unwrap(),
             "the job saw its go signal"
         );
+    });
+}
+
+#[test]
+fn a_signal_to_a_thread_authenticator_leaves_it_serving() {
+    let _serial = one_at_a_time();
+    let probe = SignalProbe::install(libc::SIGUSR1);
+    common::on_thread(common::LIMIT, move || {
+        let ctx = zmq::Context::new();
+        let mut auth = Authenticator::new(&ctx);
+        auth.deny(&["192.0.2.1"]);
+        auth.start().unwrap();
+        let zap = common::zap::requester(&ctx, 5000);
+        let ask = |id, address| common::zap::status_of(&zap, zap::null_request(id, "", address));
+        assert_eq!(ask("1", "192.0.2.1"), Ok("400".into()), "it serves");
+        let [tid] = threads::tids_named(THREAD_NAME)[..] else {
+            panic!("not one thread named {THREAD_NAME}");
+        };
+        assert!(
+            threads::wait_until_waiting_on_fds(tid, WAIT),
+            "the authenticator never waited in poll"
+        );
+        assert!(probe.interrupt(tid, WAIT), "the handler did not run");
+        assert!(auth.is_alive(), "a signal ended the authenticator");
+        assert_eq!(ask("2", "192.0.2.1"), Ok("400".into()), "it still serves");
+        assert_eq!(ask("3", "192.0.2.2"), Ok("200".into()));
+        auth.stop().unwrap();
     });
 }

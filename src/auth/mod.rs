@@ -85,6 +85,15 @@ struct Running {
     task: Task<zmq::Result<()>>,
 }
 
+impl Running {
+    /// Takes the outcome of a task that has ended by itself (its errors and panics were
+    /// logged when they happened).
+    fn collect(self) {
+        debug_assert!(self.task.is_finished());
+        let _ = self.task.join();
+    }
+}
+
 impl Authenticator {
     /// An authenticator for `ctx`, not started, with no rules.
     pub fn new(ctx: &zmq::Context) -> Authenticator {
@@ -97,14 +106,19 @@ impl Authenticator {
 
     /// Binds the ZAP endpoint and starts answering requests: as a may coroutine when called in
     /// one, as a task of the current hub when called in a hub task, otherwise on a thread
-    /// named [`THREAD_NAME`]. Does nothing if already started.
+    /// named [`THREAD_NAME`]. Does nothing while it serves; once its task has ended (an error,
+    /// its context terminated, its hub dropped: [`is_alive`](Self::is_alive) is false) it
+    /// starts a new one, here.
     ///
     /// # Errors
     /// `EADDRINUSE` if another ZAP handler is bound in this context; the errors of creating
     /// the socket, its stop signal or its thread.
     pub fn start(&mut self) -> zmq::Result<()> {
-        if self.running.is_some() {
+        if self.is_alive() {
             return Ok(());
+        }
+        if let Some(ended) = self.running.take() {
+            ended.collect();
         }
         let zap = self.ctx.socket(zmq::REP)?;
         zap.set_linger(0)?;
@@ -145,7 +159,10 @@ impl Authenticator {
     }
 
     /// Whether it is started and still serving (pyzmq's `is_alive`): false before `start`,
-    /// after `stop`, and once its context has been terminated.
+    /// after `stop`, once its context has been terminated, and once its task has ended by
+    /// itself (an error, a panic, its hub dropped; logged at error level). While it is false
+    /// libzmq lets CURVE peers in unauthenticated (see the [module docs](self)): watch it,
+    /// and [`start`](Self::start) it again.
     pub fn is_alive(&self) -> bool {
         self.running
             .as_ref()
@@ -277,17 +294,14 @@ impl std::fmt::Debug for Authenticator {
 }
 
 impl Drop for Authenticator {
-    /// Stops the authenticator (see [`stop`](Authenticator::stop)); an error is logged.
+    /// Stops the authenticator (see [`stop`](Authenticator::stop)); an error or a panic that
+    /// ended its task was logged when it happened.
     fn drop(&mut self) {
         let Some(running) = self.running.take() else {
             return;
         };
         running.stop.request();
-        match running.task.join() {
-            Ok(Ok(())) => {}
-            Ok(Err(err)) => log::error!("zmqloop auth: the authenticator had failed: {err}"),
-            Err(_) => log::error!("zmqloop auth: the authenticator had panicked"),
-        }
+        let _ = running.task.join(); // an error or a panic was logged when it ended the task
     }
 }
 

@@ -52,13 +52,39 @@ impl StopSignal {
 
 /// Serves ZAP requests on `zap` (a REP socket bound to [`ZAP_ENDPOINT`]) until `stop` is
 /// requested or the context is terminated; then unbinds, so that another handler can bind at
-/// once, and closes the socket.
+/// once, and closes the socket. Any other end (an error, a panic, a cancelled hub task) is
+/// logged at error level: from then on libzmq lets CURVE peers in unauthenticated.
 pub(crate) fn serve(zap: zmq::Socket, stop: &StopSignal, shared: &Shared) -> zmq::Result<()> {
-    let outcome = serve_until_stopped(&zap, stop, shared);
-    if outcome.is_ok() {
-        let _ = zap.unbind(ZAP_ENDPOINT); // fails only after ETERM, when it no longer matters
+    let zap = BoundZap(zap);
+    let outcome = serve_until_stopped(&zap.0, stop, shared);
+    if let Err(err) = &outcome {
+        log::error!(
+            "zmqloop auth: the authenticator stopped serving after an error: {err}; {FAIL_OPEN}"
+        );
     }
     outcome
+}
+
+/// What libzmq does once no ZAP handler is bound, for the error log.
+const FAIL_OPEN: &str = "until it is started again libzmq lets CURVE peers (and NULL peers \
+                         of sockets with a ZAP domain) in unauthenticated, and refuses PLAIN \
+                         peers";
+
+/// The serving loop's ZAP socket: unbound when dropped, however the loop ends (unwinding
+/// included), so that another handler can bind at once (a closed socket's endpoint is freed
+/// later, by libzmq's reaper).
+struct BoundZap(zmq::Socket);
+
+impl Drop for BoundZap {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            log::error!(
+                "zmqloop auth: the authenticator stopped serving: its task panicked or was \
+                 cancelled (its hub dropped); {FAIL_OPEN}"
+            );
+        }
+        let _ = self.0.unbind(ZAP_ENDPOINT); // fails only after ETERM, when it no longer matters
+    }
 }
 
 fn serve_until_stopped(zap: &zmq::Socket, stop: &StopSignal, shared: &Shared) -> zmq::Result<()> {
@@ -68,6 +94,9 @@ fn serve_until_stopped(zap: &zmq::Socket, stop: &StopSignal, shared: &Shared) ->
     loop {
         match poller.poll(-1) {
             Ok(_) => {}
+            // Outside a scheduler the wait is zmq_poll, which a signal handler interrupts
+            // (SA_RESTART or not).
+            Err(zmq::Error::EINTR) => continue,
             Err(zmq::Error::ETERM) => return Ok(()),
             Err(err) => return Err(err),
         }
@@ -147,5 +176,37 @@ fn mechanism_or_unknown(mechanism: &str) -> &str {
         "an unknown mechanism"
     } else {
         mechanism
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zmqloop_fixtures::logs;
+
+    #[test]
+    fn a_loop_that_fails_says_so_at_error_level_and_frees_the_endpoint() {
+        logs::capture();
+        let ctx = zmq::Context::new();
+        // A PULL socket in the ZAP socket's place: it receives the request, and the reply
+        // fails (ENOTSUP).
+        let zap = ctx.socket(zmq::PULL).unwrap();
+        zap.bind(ZAP_ENDPOINT).unwrap();
+        let peer = ctx.socket(zmq::PUSH).unwrap();
+        peer.connect(ZAP_ENDPOINT).unwrap();
+        peer.send_multipart(["1.0", "1", "", "127.0.0.1", "", "NULL"], 0)
+            .unwrap();
+        let stop = StopSignal::new().unwrap();
+        let outcome = serve(zap, &stop, &Shared::default());
+        assert_eq!(outcome, Err(zmq::Error::ENOTSUP));
+        let logged = logs::here();
+        assert!(
+            logged
+                .iter()
+                .any(|line| line.starts_with("ERROR") && line.contains("stopped serving")),
+            "{logged:?}"
+        );
+        let next = ctx.socket(zmq::REP).unwrap();
+        next.bind(ZAP_ENDPOINT).unwrap(); // free at once
     }
 }
