@@ -56,7 +56,11 @@ impl StopSignal {
 /// logged at error level: from then on libzmq lets CURVE peers in unauthenticated.
 pub(crate) fn serve(zap: zmq::Socket, stop: &StopSignal, shared: &Shared) -> zmq::Result<()> {
     let zap = BoundZap(zap);
-    let outcome = serve_until_stopped(&zap.0, stop, shared);
+    let outcome = match serve_until_stopped(&zap.0, stop, shared) {
+        // The context was terminated (seen by whichever call came first): not an error.
+        Err(zmq::Error::ETERM) => Ok(()),
+        outcome => outcome,
+    };
     if let Err(err) = &outcome {
         log::error!(
             "zmqloop auth: the authenticator stopped serving after an error: {err}; {FAIL_OPEN}"
@@ -97,7 +101,6 @@ fn serve_until_stopped(zap: &zmq::Socket, stop: &StopSignal, shared: &Shared) ->
             // Outside a scheduler the wait is zmq_poll, which a signal handler interrupts
             // (SA_RESTART or not).
             Err(zmq::Error::EINTR) => continue,
-            Err(zmq::Error::ETERM) => return Ok(()),
             Err(err) => return Err(err),
         }
         if stop.is_requested() {
@@ -107,7 +110,6 @@ fn serve_until_stopped(zap: &zmq::Socket, stop: &StopSignal, shared: &Shared) ->
             match zap.recv_multipart(zmq::DONTWAIT) {
                 Ok(frames) => zap.send_multipart(answer(frames, shared), 0)?,
                 Err(zmq::Error::EAGAIN) => break,
-                Err(zmq::Error::ETERM) => return Ok(()),
                 Err(err) => return Err(err),
             }
         }
@@ -182,7 +184,9 @@ fn mechanism_or_unknown(mechanism: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use zmqloop_fixtures::logs;
+    use std::sync::{mpsc, Arc};
+    use std::time::Duration;
+    use zmqloop_fixtures::{logs, threads};
 
     #[test]
     fn a_loop_that_fails_says_so_at_error_level_and_frees_the_endpoint() {
@@ -208,5 +212,43 @@ mod tests {
         );
         let next = ctx.socket(zmq::REP).unwrap();
         next.bind(ZAP_ENDPOINT).unwrap(); // free at once
+    }
+
+    #[test]
+    fn a_context_terminated_while_a_request_is_decided_ends_the_loop_quietly() {
+        let mut ctx = zmq::Context::new();
+        let zap = ctx.socket(zmq::REP).unwrap();
+        zap.bind(ZAP_ENDPOINT).unwrap();
+        let shared = Arc::new(Shared::default());
+        let held = shared.policy.write().unwrap(); // the loop cannot decide until released
+        let requester = ctx.socket(zmq::REQ).unwrap();
+        requester.connect(ZAP_ENDPOINT).unwrap();
+        requester
+            .send_multipart(["1.0", "1", "", "127.0.0.1", "", "NULL"], 0)
+            .unwrap();
+        let (tid_tx, tid_rx) = mpsc::channel();
+        let server = {
+            let shared = shared.clone();
+            std::thread::spawn(move || {
+                tid_tx.send(threads::current_tid()).unwrap();
+                serve(zap, &StopSignal::new().unwrap(), &shared)
+            })
+        };
+        let tid = tid_rx.recv().unwrap();
+        let waiting = threads::wait_until_on_futex(tid, Duration::from_secs(10));
+        assert!(waiting, "the loop never waited for the rules");
+        // Terminate the context: once a socket of it sees ETERM, every socket has been told.
+        let probe = ctx.socket(zmq::PULL).unwrap();
+        probe.set_rcvtimeo(10_000).unwrap();
+        let terminator = {
+            let mut ctx = ctx.clone();
+            std::thread::spawn(move || ctx.destroy())
+        };
+        assert_eq!(probe.recv_bytes(0), Err(zmq::Error::ETERM));
+        drop((probe, requester));
+        drop(held); // the loop decides, and its reply meets the terminated context
+        assert_eq!(server.join().unwrap(), Ok(()));
+        terminator.join().unwrap().unwrap();
+        ctx.destroy().unwrap();
     }
 }
