@@ -15,6 +15,7 @@ use common::zmq;
 use zmq::monitor::recv_monitor_message;
 use zmq::task::RunsOn;
 use zmqloop::auth::{certs, Authenticator, CurveAuth, Refusal};
+use zmqloop_fixtures::threads;
 
 /// Watches a server socket's handshakes through a monitor socket.
 struct Handshakes {
@@ -510,21 +511,12 @@ fn it_runs_as_a_hub_task_when_started_in_one() {
     });
 }
 
-/// The names of this process's threads.
-fn thread_names() -> Vec<String> {
-    std::fs::read_dir("/proc/self/task")
-        .unwrap()
-        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
-        .map(|name| name.trim().to_owned())
-        .collect()
-}
-
 #[test]
 fn it_runs_on_a_named_thread_when_started_outside_any_scheduler() {
     common::on_thread(common::LIMIT, || {
         let mut auth = start_and_admit_one_plain_peer(RunsOn::Thread);
         // It has answered, so its thread is running (and has named itself).
-        assert!(thread_names().contains(&zmqloop::auth::THREAD_NAME.to_owned()));
+        assert!(!threads::tids_named(zmqloop::auth::THREAD_NAME).is_empty());
         auth.stop().unwrap();
     });
 }
@@ -536,8 +528,7 @@ fn a_malformed_zap_request_is_answered_and_counted() {
         let mut auth = Authenticator::new(&ctx);
         auth.start().unwrap();
         // Talk ZAP directly, as libzmq would, but badly.
-        let zap = ctx.socket(zmq::REQ).unwrap();
-        zap.connect("inproc://zeromq.zap.01").unwrap();
+        let zap = common::zap::requester(&ctx, 5000);
         zap.send_multipart(["1.0", "7", "", "127.0.0.1"], 0)
             .unwrap();
         let reply = zap.recv_multipart(0).unwrap();
@@ -636,5 +627,36 @@ fn start_starts_again_once_the_task_has_ended_and_the_end_is_logged() {
         let request = common::zap::null_request("1", "", "192.0.2.1");
         assert_eq!(common::zap::status_of(&zap, request), Ok("400".into()));
         auth.stop().unwrap();
+    });
+}
+
+#[test]
+fn requests_queued_when_it_stops_are_refused_not_left_unanswered() {
+    common::run(|| {
+        let ctx = zmq::Context::new();
+        let mut auth = Authenticator::new(&ctx);
+        auth.start().unwrap();
+        let requesters: Vec<zmq::Socket> =
+            (0..3).map(|_| common::zap::requester(&ctx, 5000)).collect();
+        for (i, requester) in requesters.iter().enumerate() {
+            let request = common::zap::null_request(&i.to_string(), "", "127.0.0.1");
+            requester.send_multipart(request, zmq::DONTWAIT).unwrap();
+        }
+        // Nothing here parked since: the authenticator, on the same single worker, has not
+        // run, so all three requests are queued when it is told to stop.
+        auth.stop().unwrap();
+        for (i, requester) in requesters.iter().enumerate() {
+            let reply = requester
+                .recv_multipart(0)
+                .expect("a request queued at stop was left unanswered");
+            assert_eq!(reply[1], i.to_string().as_bytes());
+            assert_eq!(
+                (&reply[2][..], &reply[3][..]),
+                (&b"500"[..], &b"Authenticator stopping"[..])
+            );
+        }
+        let stats = auth.statistics();
+        assert_eq!((stats.requests, stats.accepted), (3, 0));
+        assert_eq!(stats.refused(Refusal::Stopping), 3);
     });
 }

@@ -137,7 +137,8 @@ impl Authenticator {
         Ok(())
     }
 
-    /// Stops answering: the task ends and the ZAP endpoint is free for another handler. Does
+    /// Stops answering: the task unbinds the ZAP endpoint (free at once for another handler),
+    /// refuses the requests still queued ([`Refusal::Stopping`], status 500) and ends. Does
     /// nothing if not started. Only the caller parks while it waits for the task (in a
     /// coroutine or hub task). An authenticator started in a hub task must be stopped from a
     /// task of that hub (or another thread): the hub has to run it to its end.

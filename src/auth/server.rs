@@ -51,12 +51,17 @@ impl StopSignal {
 }
 
 /// Serves ZAP requests on `zap` (a REP socket bound to [`ZAP_ENDPOINT`]) until `stop` is
-/// requested or the context is terminated; then unbinds, so that another handler can bind at
-/// once, and closes the socket. Any other end (an error, a panic, a cancelled hub task) is
-/// logged at error level: from then on libzmq lets CURVE peers in unauthenticated.
+/// requested or the context is terminated. Then it unbinds (no request can queue any more,
+/// and another handler can bind at once), refuses what is still queued with
+/// [`Refusal::Stopping`], and closes the socket. Any other end (an error, a panic, a cancelled
+/// hub task) is logged at error level: from then on libzmq lets CURVE peers in
+/// unauthenticated.
 pub(crate) fn serve(zap: zmq::Socket, stop: &StopSignal, shared: &Shared) -> zmq::Result<()> {
     let zap = BoundZap(zap);
-    let outcome = match serve_until_stopped(&zap.0, stop, shared) {
+    let served = serve_until_stopped(&zap.0, stop, shared);
+    zap.unbind();
+    let refused = answer_queued(&zap.0, shared, |_| Err(Refusal::Stopping));
+    let outcome = match served.and(refused) {
         // The context was terminated (seen by whichever call came first): not an error.
         Err(zmq::Error::ETERM) => Ok(()),
         outcome => outcome,
@@ -79,6 +84,14 @@ const FAIL_OPEN: &str = "until it is started again libzmq lets CURVE peers (and 
 /// later, by libzmq's reaper).
 struct BoundZap(zmq::Socket);
 
+impl BoundZap {
+    /// Unbinds the ZAP endpoint: no new request can reach this socket, those already queued
+    /// stay readable.
+    fn unbind(&self) {
+        let _ = self.0.unbind(ZAP_ENDPOINT); // fails after ETERM, or once already unbound
+    }
+}
+
 impl Drop for BoundZap {
     fn drop(&mut self) {
         if std::thread::panicking() {
@@ -87,7 +100,7 @@ impl Drop for BoundZap {
                  cancelled (its hub dropped); {FAIL_OPEN}"
             );
         }
-        let _ = self.0.unbind(ZAP_ENDPOINT); // fails only after ETERM, when it no longer matters
+        self.unbind();
     }
 }
 
@@ -106,18 +119,38 @@ fn serve_until_stopped(zap: &zmq::Socket, stop: &StopSignal, shared: &Shared) ->
         if stop.is_requested() {
             return Ok(());
         }
-        loop {
-            match zap.recv_multipart(zmq::DONTWAIT) {
-                Ok(frames) => zap.send_multipart(answer(frames, shared), 0)?,
-                Err(zmq::Error::EAGAIN) => break,
-                Err(err) => return Err(err),
-            }
+        answer_queued(zap, shared, |request| {
+            let policy = shared.policy.read();
+            policy
+                .unwrap_or_else(PoisonError::into_inner)
+                .decide(request)
+        })?;
+    }
+}
+
+/// Answers every request queued on `zap` without waiting (REP sends never block), deciding
+/// each well-formed one with `decide`.
+fn answer_queued(
+    zap: &zmq::Socket,
+    shared: &Shared,
+    decide: impl Fn(&zap::Request) -> Result<String, Refusal>,
+) -> zmq::Result<()> {
+    loop {
+        match zap.recv_multipart(zmq::DONTWAIT) {
+            Ok(frames) => zap.send_multipart(answer(frames, shared, &decide), zmq::DONTWAIT)?,
+            Err(zmq::Error::EAGAIN) => return Ok(()),
+            Err(err) => return Err(err),
         }
     }
 }
 
-/// Decides one request, counts and logs the decision, and returns the reply's frames.
-fn answer(frames: Vec<Vec<u8>>, shared: &Shared) -> Vec<Vec<u8>> {
+/// Decides one request with `decide`, counts and logs the decision, and returns the reply's
+/// frames.
+fn answer(
+    frames: Vec<Vec<u8>>,
+    shared: &Shared,
+    decide: impl Fn(&zap::Request) -> Result<String, Refusal>,
+) -> Vec<Vec<u8>> {
     let request = match zap::parse(frames) {
         Ok(request) => request,
         Err(bad) => {
@@ -129,14 +162,11 @@ fn answer(frames: Vec<Vec<u8>>, shared: &Shared) -> Vec<Vec<u8>> {
                 Refusal::BadRequest,
                 bad.why
             );
-            return zap::reply(bad.request_id, Err(bad.why));
+            let code = Refusal::BadRequest.status_code();
+            return zap::reply(bad.request_id, Err((code, bad.why)));
         }
     };
-    let decision = shared
-        .policy
-        .read()
-        .unwrap_or_else(PoisonError::into_inner)
-        .decide(&request);
+    let decision = decide(&request);
     shared
         .counters
         .record(decision.as_ref().map(drop).map_err(|r| *r));
@@ -157,7 +187,8 @@ fn answer(frames: Vec<Vec<u8>>, shared: &Shared) -> Vec<Vec<u8>> {
                 request.domain,
                 who(&request.credentials)
             );
-            zap::reply(request.request_id, Err(reason.status_text()))
+            let status = (reason.status_code(), reason.status_text());
+            zap::reply(request.request_id, Err(status))
         }
     }
 }

@@ -110,16 +110,16 @@ pub(crate) fn parse(frames: Vec<Vec<u8>>) -> Result<Request, BadRequest> {
     })
 }
 
-/// The reply frames: `200 OK` with the user id, or `400` with the reason.
-pub(crate) fn reply(request_id: Vec<u8>, outcome: Result<&str, &str>) -> Vec<Vec<u8>> {
-    let (code, text, user_id): (&[u8], &str, &str) = match outcome {
-        Ok(user_id) => (b"200", "OK", user_id),
-        Err(reason) => (b"400", reason, ""),
+/// The reply frames: `200 OK` with the user id, or a refusal's status code and text.
+pub(crate) fn reply(request_id: Vec<u8>, outcome: Result<&str, (u16, &str)>) -> Vec<Vec<u8>> {
+    let (code, text, user_id) = match outcome {
+        Ok(user_id) => (200, "OK", user_id),
+        Err((code, reason)) => (code, reason, ""),
     };
     vec![
         VERSION.to_vec(),
         request_id,
-        code.to_vec(),
+        code.to_string().into_bytes(),
         text.as_bytes().to_vec(),
         user_id.as_bytes().to_vec(),
         Vec::new(), // metadata: none
@@ -192,7 +192,7 @@ mod tests {
             frames(&[b"1.0", b"7", b"200", b"OK", b"admin", b""])
         );
         assert_eq!(
-            reply(b"7".to_vec(), Err("Unknown key")),
+            reply(b"7".to_vec(), Err((400, "Unknown key"))),
             frames(&[b"1.0", b"7", b"400", b"Unknown key", b"", b""])
         );
     }
