@@ -280,7 +280,7 @@ fn address_lists_refuse_and_admit_null_peers_and_a_stopped_authenticator_can_be_
         let handshakes = Handshakes::watch(&server);
 
         let mut deny = Authenticator::new(&ctx);
-        deny.deny(&["127.0.0.1"]);
+        deny.deny(&["127.0.0.1"]).unwrap();
         deny.start().unwrap();
         let denied = client(&ctx, &endpoint, |_| {});
         denied.send("denied", 0).unwrap();
@@ -289,7 +289,7 @@ fn address_lists_refuse_and_admit_null_peers_and_a_stopped_authenticator_can_be_
         deny.stop().unwrap();
 
         let mut elsewhere = Authenticator::new(&ctx);
-        elsewhere.allow(&["192.0.2.1"]);
+        elsewhere.allow(&["192.0.2.1"]).unwrap();
         elsewhere.start().unwrap(); // binds the endpoint the first one left
         let not_allowed = client(&ctx, &endpoint, |_| {});
         not_allowed.send("not allowed", 0).unwrap();
@@ -301,8 +301,8 @@ fn address_lists_refuse_and_admit_null_peers_and_a_stopped_authenticator_can_be_
         drop(elsewhere); // dropping stops it too
 
         let mut allow = Authenticator::new(&ctx);
-        allow.allow(&["127.0.0.1"]);
-        allow.deny(&["127.0.0.1"]); // the allow list wins
+        allow.allow(&["127.0.0.1"]).unwrap();
+        allow.deny(&["127.0.0.1"]).unwrap(); // the allow list wins
         allow.start().unwrap();
         let allowed = client(&ctx, &endpoint, |_| {});
         only_good_messages_arrive(&server, &[&allowed]);
@@ -610,7 +610,7 @@ fn start_starts_again_once_the_task_has_ended_and_the_end_is_logged() {
         let hub_ctx = ctx.clone();
         let mut auth = hub.block_on(move || {
             let mut auth = Authenticator::new(&hub_ctx);
-            auth.deny(&["192.0.2.1"]);
+            auth.deny(&["192.0.2.1"]).unwrap();
             auth.start().unwrap();
             auth
         });
@@ -659,4 +659,73 @@ fn requests_queued_when_it_stops_are_refused_not_left_unanswered() {
         assert_eq!((stats.requests, stats.accepted), (3, 0));
         assert_eq!(stats.refused(Refusal::Stopping), 3);
     });
+}
+
+/// A PULL server with IPv6 on, bound to every address (IPv6 and, mapped, IPv4), in ZAP domain
+/// `domain`, and the port it listens on; `None` if this machine has no IPv6.
+fn dual_stack_server(ctx: &zmq::Context, domain: &str) -> Option<(zmq::Socket, u16)> {
+    let socket = ctx.socket(zmq::PULL).unwrap();
+    socket.set_linger(0).unwrap();
+    socket.set_ipv6(true).unwrap();
+    socket.set_zap_domain(domain).unwrap();
+    socket.bind("tcp://*:*").unwrap();
+    let endpoint = socket.get_last_endpoint().unwrap().unwrap();
+    let port = endpoint.rsplit(':').next()?.parse().ok()?;
+    endpoint.starts_with("tcp://[::]").then_some((socket, port))
+}
+
+#[test]
+fn an_ipv4_peer_of_an_ipv6_socket_meets_the_address_lists_as_ipv4() {
+    common::logs::capture();
+    common::run(|| {
+        let ctx = zmq::Context::new();
+        let Some((server, port)) = dual_stack_server(&ctx, "mapped") else {
+            eprintln!("skipped: no IPv6 on this machine (libzmq bound IPv4 only)");
+            return;
+        };
+        let handshakes = Handshakes::watch(&server);
+        let ipv4 = format!("tcp://127.0.0.1:{port}");
+
+        let mut deny = Authenticator::new(&ctx);
+        deny.deny(&["127.0.0.1"]).unwrap();
+        deny.start().unwrap();
+        let denied = client(&ctx, &ipv4, |_| {});
+        denied.send("denied", 0).unwrap();
+        handshakes.expect_failures(1);
+        assert_eq!(deny.statistics().refused(Refusal::AddressDenied), 1);
+        // libzmq gave the address in its IPv6 spelling.
+        let lines = common::logs::matching(log::Level::Info, "\"mapped\"");
+        assert!(lines[0].contains("::ffff:127.0.0.1"), "{lines:?}");
+        deny.stop().unwrap();
+
+        let mut allow = Authenticator::new(&ctx);
+        allow.allow(&["127.0.0.1"]).unwrap();
+        allow.start().unwrap();
+        let allowed = client(&ctx, &ipv4, |_| {});
+        only_good_messages_arrive(&server, &[&allowed]);
+        assert_eq!(allow.statistics().accepted, 1);
+    });
+}
+
+#[test]
+fn an_address_list_entry_that_is_not_an_ip_address_is_an_error_and_changes_nothing() {
+    let ctx = zmq::Context::new();
+    let auth = Authenticator::new(&ctx);
+    for bad in ["127.0.0.l", "localhost", "10.0.0.0/8", ""] {
+        let err = auth.deny(&["10.0.0.1", bad]).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+        assert!(err.to_string().contains(&format!("{bad:?}")), "{err}");
+        let err = auth.allow(&[bad]).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    }
+    let mut auth = auth;
+    auth.start().unwrap();
+    let zap = common::zap::requester(&ctx, 5000);
+    let request = common::zap::null_request("1", "", "10.0.0.1");
+    assert_eq!(
+        common::zap::status_of(&zap, request),
+        Ok("200".into()),
+        "nothing was denied"
+    );
+    auth.stop().unwrap();
 }

@@ -61,7 +61,7 @@ fn a_signal_to_a_thread_authenticator_leaves_it_serving() {
     common::on_thread(common::LIMIT, move || {
         let ctx = zmq::Context::new();
         let mut auth = Authenticator::new(&ctx);
-        auth.deny(&["192.0.2.1"]);
+        auth.deny(&["192.0.2.1"]).unwrap();
         auth.start().unwrap();
         let zap = common::zap::requester(&ctx, 5000);
         let ask = |id, address| common::zap::status_of(&zap, zap::null_request(id, "", address));

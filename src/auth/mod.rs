@@ -40,6 +40,7 @@
 //! Without a ZAP handler libzmq lets every PLAIN and CURVE peer in: start the authenticator
 //! before binding the sockets it guards, and keep it running while they serve.
 
+mod address;
 pub mod certs;
 mod policy;
 mod server;
@@ -178,25 +179,38 @@ impl Authenticator {
     /// Allows these IP addresses (`"127.0.0.1"`, `"::1"`) and, from then on, only the addresses
     /// allowed (pyzmq's `allow`). For NULL that accepts them; PLAIN and CURVE peers from them
     /// must still authenticate.
-    pub fn allow<S: AsRef<str>>(&self, addresses: &[S]) {
+    ///
+    /// Addresses are compared as addresses, not text: `"127.0.0.1"` also matches the peer an
+    /// IPv6 socket reports as `::ffff:127.0.0.1`, each spelling of an IPv6 address matches the
+    /// others, and a `%scope` suffix (here or on the peer) is ignored.
+    ///
+    /// # Errors
+    /// `InvalidInput`, naming it, for an entry that is not an IP address (a host name, a
+    /// network, a typo); then none of `addresses` is added.
+    pub fn allow<S: AsRef<str>>(&self, addresses: &[S]) -> io::Result<()> {
+        let addresses = parse_addresses(addresses)?;
         let mut policy = self.policy();
         if !policy.denied.is_empty() {
             log::warn!("zmqloop auth: an allow list is set, so the deny list no longer applies");
         }
-        policy
-            .allowed
-            .extend(addresses.iter().map(|a| a.as_ref().to_owned()));
+        policy.allowed.extend(addresses);
+        Ok(())
     }
 
     /// Refuses these IP addresses (pyzmq's `deny`); not consulted while an allow list is set.
-    pub fn deny<S: AsRef<str>>(&self, addresses: &[S]) {
+    /// Compared as in [`allow`](Self::allow).
+    ///
+    /// # Errors
+    /// `InvalidInput`, naming it, for an entry that is not an IP address; then none of
+    /// `addresses` is added.
+    pub fn deny<S: AsRef<str>>(&self, addresses: &[S]) -> io::Result<()> {
+        let addresses = parse_addresses(addresses)?;
         let mut policy = self.policy();
         if !policy.allowed.is_empty() {
             log::warn!("zmqloop auth: the deny list does not apply while an allow list is set");
         }
-        policy
-            .denied
-            .extend(addresses.iter().map(|a| a.as_ref().to_owned()));
+        policy.denied.extend(addresses);
+        Ok(())
     }
 
     /// Sets the PLAIN users of `domain` (`"*"`: every domain without its own), user name ->
@@ -304,6 +318,14 @@ impl Drop for Authenticator {
         running.stop.request();
         let _ = running.task.join(); // an error or a panic was logged when it ended the task
     }
+}
+
+/// Every entry of an allow or deny list as an address, or the first that is not one.
+fn parse_addresses<S: AsRef<str>>(entries: &[S]) -> io::Result<Vec<std::net::IpAddr>> {
+    entries
+        .iter()
+        .map(|entry| address::parse_entry(entry.as_ref()))
+        .collect()
 }
 
 /// An I/O error of starting (creating an eventfd or a thread) as the nearest `zmq::Error`;

@@ -2,8 +2,10 @@
 //! and the decision they give for one ZAP request. Pure: no sockets, no files read here.
 
 use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
 use std::path::PathBuf;
 
+use super::address;
 use super::stats::Refusal;
 use super::zap::{Credentials, Request};
 
@@ -44,10 +46,11 @@ pub(crate) enum CurveKeys {
 /// addresses. Addresses that pass still go through PLAIN or CURVE authentication.
 #[derive(Debug, Default)]
 pub(crate) struct Policy {
-    /// Addresses allowed; if non-empty, the only ones.
-    pub(crate) allowed: HashSet<String>,
-    /// Addresses refused (consulted only while `allowed` is empty).
-    pub(crate) denied: HashSet<String>,
+    /// Addresses allowed; if non-empty, the only ones. Canonical ([`address::canonical`]),
+    /// as the requests' addresses are compared.
+    pub(crate) allowed: HashSet<IpAddr>,
+    /// Addresses refused (consulted only while `allowed` is empty). Canonical, as `allowed`.
+    pub(crate) denied: HashSet<IpAddr>,
     /// PLAIN users per domain: user name -> password.
     pub(crate) passwords: HashMap<String, HashMap<String, String>>,
     /// CURVE keys per domain.
@@ -88,14 +91,18 @@ impl Policy {
         }
     }
 
+    /// Checks the peer's address (as libzmq wrote it) against the lists. A peer with no IP
+    /// address (ipc) is on neither list.
     fn check_address(&self, address: &str) -> Result<(), Refusal> {
+        let address = address::canonical(address);
+        let listed = |list: &HashSet<IpAddr>| address.is_some_and(|a| list.contains(&a));
         if !self.allowed.is_empty() {
-            if self.allowed.contains(address) {
+            if listed(&self.allowed) {
                 Ok(())
             } else {
                 Err(Refusal::AddressNotAllowed)
             }
-        } else if self.denied.contains(address) {
+        } else if listed(&self.denied) {
             Err(Refusal::AddressDenied)
         } else {
             Ok(())
@@ -126,6 +133,10 @@ mod tests {
         }
     }
 
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
     fn plain(user: &str, password: &str) -> Credentials {
         Credentials::Plain {
             username: user.into(),
@@ -138,14 +149,18 @@ mod tests {
         let mut policy = Policy::default();
         let null = request("10.0.0.1", "", Credentials::Null);
         assert_eq!(policy.decide(&null), Ok(ANONYMOUS.into()));
-        policy.denied.insert("10.0.0.1".into());
+        policy.denied.insert(ip("10.0.0.1"));
         assert_eq!(policy.decide(&null), Err(Refusal::AddressDenied));
+        let mapped = request("::ffff:10.0.0.1", "", Credentials::Null);
+        assert_eq!(policy.decide(&mapped), Err(Refusal::AddressDenied));
         // A non-empty allow list wins over the deny list...
-        policy.allowed.insert("10.0.0.1".into());
+        policy.allowed.insert(ip("10.0.0.1"));
         assert_eq!(policy.decide(&null), Ok(ANONYMOUS.into()));
         // ...and refuses everyone else.
         let other = request("10.0.0.2", "", Credentials::Null);
         assert_eq!(policy.decide(&other), Err(Refusal::AddressNotAllowed));
+        let no_address = request("", "", Credentials::Null);
+        assert_eq!(policy.decide(&no_address), Err(Refusal::AddressNotAllowed));
     }
 
     #[test]
@@ -179,14 +194,14 @@ mod tests {
     fn curve_checks_the_key_and_names_the_user_by_it() {
         let mut policy = Policy::default();
         let known = request(
-            "a",
+            "127.0.0.1",
             "",
             Credentials::Curve {
                 public_key: [1; 32],
             },
         );
         let unknown = request(
-            "a",
+            "127.0.0.1",
             "",
             Credentials::Curve {
                 public_key: [2; 32],
@@ -205,7 +220,7 @@ mod tests {
         policy.curve.insert(ANY_DOMAIN.into(), CurveKeys::Any);
         assert!(policy.decide(&unknown).is_ok());
         // The address lists apply before the key.
-        policy.denied.insert("a".into());
+        policy.denied.insert(ip("127.0.0.1"));
         assert_eq!(policy.decide(&known), Err(Refusal::AddressDenied));
     }
 
