@@ -729,3 +729,27 @@ fn an_address_list_entry_that_is_not_an_ip_address_is_an_error_and_changes_nothi
     );
     auth.stop().unwrap();
 }
+
+#[test]
+fn plain_credentials_are_compared_as_bytes() {
+    common::run(|| {
+        let ctx = zmq::Context::new();
+        let mut auth = Authenticator::new(&ctx);
+        // U+FFFD is what a lossy decoding makes of a byte that is not UTF-8.
+        auth.configure_plain("*", [("admin", "pass\u{FFFD}"), ("us\u{FFFD}r", "secret")]);
+        auth.start().unwrap();
+        let zap = common::zap::requester(&ctx, 5000);
+        let ask = |username: &[u8], password: &[u8]| {
+            let head: [&[u8]; 6] = [b"1.0", b"1", b"", b"127.0.0.1", b"", b"PLAIN"];
+            let request = [&head[..], &[username, password]].concat();
+            common::zap::status_of(&zap, request.into_iter().map(<[u8]>::to_vec).collect())
+        };
+        assert_eq!(ask(b"admin", b"pass\xff"), Ok("400".into()));
+        assert_eq!(ask(b"us\xffr", b"secret"), Ok("400".into()));
+        assert_eq!(ask(b"admin", "pass\u{FFFD}".as_bytes()), Ok("200".into()));
+        let stats = auth.statistics();
+        assert_eq!(stats.refused(Refusal::WrongPassword), 1);
+        assert_eq!(stats.refused(Refusal::UnknownUser), 1);
+        auth.stop().unwrap();
+    });
+}

@@ -69,9 +69,13 @@ impl Policy {
             Credentials::Plain { username, password } => {
                 let users =
                     domain_rules(&self.passwords, &request.domain).ok_or(Refusal::UnknownDomain)?;
-                match users.get(username) {
+                // Configured names are UTF-8: a name that is not can be no one's.
+                let user = std::str::from_utf8(username).ok();
+                match user.and_then(|name| Some((name, users.get(name)?))) {
                     None => Err(Refusal::UnknownUser),
-                    Some(expected) if expected == password => Ok(username.clone()),
+                    Some((name, expected)) if same_secret(expected.as_bytes(), password) => {
+                        Ok(name.to_owned())
+                    }
                     Some(_) => Err(Refusal::WrongPassword),
                 }
             }
@@ -110,6 +114,20 @@ impl Policy {
     }
 }
 
+/// Whether `presented` is `expected`, byte for byte, in a time that does not depend on where
+/// they differ (so that a wrong guess does not tell how much of it was right). Different
+/// lengths return at once: the length of a password is not kept secret.
+fn same_secret(expected: &[u8], presented: &[u8]) -> bool {
+    if expected.len() != presented.len() {
+        return false;
+    }
+    let difference = expected
+        .iter()
+        .zip(presented)
+        .fold(0u8, |seen, (a, b)| seen | std::hint::black_box(a ^ b));
+    difference == 0
+}
+
 /// The rules of `domain`, or of [`ANY_DOMAIN`] if it has none.
 fn domain_rules<'a, T>(rules: &'a HashMap<String, T>, domain: &str) -> Option<&'a T> {
     rules.get(domain).or_else(|| rules.get(ANY_DOMAIN))
@@ -138,9 +156,13 @@ mod tests {
     }
 
     fn plain(user: &str, password: &str) -> Credentials {
+        plain_bytes(user.as_bytes(), password.as_bytes())
+    }
+
+    fn plain_bytes(user: &[u8], password: &[u8]) -> Credentials {
         Credentials::Plain {
-            username: user.into(),
-            password: password.into(),
+            username: user.to_vec(),
+            password: password.to_vec(),
         }
     }
 
@@ -188,6 +210,33 @@ mod tests {
         assert_eq!(policy.decide(&guest), Ok("guest".into()));
         let guest_in_global = request("a", "global", plain("guest", "guest"));
         assert_eq!(policy.decide(&guest_in_global), Err(Refusal::UnknownUser));
+    }
+
+    #[test]
+    fn plain_compares_bytes_never_decoded_text() {
+        let mut policy = Policy::default();
+        let users = [("admin", "pass\u{FFFD}"), ("us\u{FFFD}r", "secret")];
+        let users = users.map(|(user, password)| (user.to_owned(), password.to_owned()));
+        policy
+            .passwords
+            .insert(ANY_DOMAIN.into(), HashMap::from(users));
+        let decide = |user: &[u8], password: &[u8]| {
+            policy.decide(&request("a", "", plain_bytes(user, password)))
+        };
+        assert_eq!(decide(b"admin", b"pass\xff"), Err(Refusal::WrongPassword));
+        assert_eq!(decide(b"us\xffr", b"secret"), Err(Refusal::UnknownUser));
+        let exact = decide(b"admin", "pass\u{FFFD}".as_bytes());
+        assert_eq!(exact, Ok("admin".into()));
+    }
+
+    #[test]
+    fn same_secret_is_byte_equality() {
+        assert!(same_secret(b"", b""));
+        assert!(same_secret(b"secret", b"secret"));
+        assert!(!same_secret(b"secret", b"secreT"));
+        assert!(!same_secret(b"secret", b"Secret"));
+        assert!(!same_secret(b"secret", b"secret\0"));
+        assert!(!same_secret(b"secret", b""));
     }
 
     #[test]

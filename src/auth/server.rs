@@ -196,7 +196,7 @@ fn answer(
 /// Who a refused peer claimed to be, for the log (never a password).
 fn who(credentials: &zap::Credentials) -> String {
     match credentials {
-        zap::Credentials::Plain { username, .. } => format!(", user {username:?}"),
+        zap::Credentials::Plain { username, .. } => format!(", user {}", zap::printable(username)),
         zap::Credentials::Curve { public_key } => {
             format!(", key {}", super::policy::curve_user_id(public_key))
         }
