@@ -753,3 +753,27 @@ fn plain_credentials_are_compared_as_bytes() {
         auth.stop().unwrap();
     });
 }
+
+#[test]
+fn the_default_domain_serves_sockets_without_a_domain_only() {
+    common::run(|| {
+        let ctx = zmq::Context::new();
+        let mut auth = Authenticator::new(&ctx);
+        auth.configure_plain("*", [("admin", "secret")]);
+        auth.start().unwrap();
+        let (typo, typo_endpoint) = server(&ctx, |s| {
+            s.set_plain_server(true).unwrap();
+            s.set_zap_domain("glboal").unwrap();
+        });
+        let handshakes = Handshakes::watch(&typo);
+        let refused = client(&ctx, &typo_endpoint, plain("admin", "secret"));
+        refused.send("into the mistyped domain", 0).unwrap();
+        handshakes.expect_failures(1);
+        assert_eq!(auth.statistics().refused(Refusal::UnknownDomain), 1);
+
+        let (plain_server, endpoint) = server(&ctx, |s| s.set_plain_server(true).unwrap());
+        let admin = client(&ctx, &endpoint, plain("admin", "secret"));
+        only_good_messages_arrive(&plain_server, &[&admin]);
+        assert_eq!(auth.statistics().accepted, 1);
+    });
+}

@@ -34,8 +34,15 @@
 //! Until rules are added, NULL peers pass and PLAIN and CURVE peers are refused. Addresses:
 //! a non-empty allow list wins (every other address is refused and the deny list is not
 //! consulted); otherwise the deny list refuses its addresses (pyzmq refuses to have both; here
-//! the allow list simply takes precedence). Domains: rules set for `"*"` cover every domain
-//! without rules of its own, and requests with no domain.
+//! the allow list simply takes precedence), compared as addresses (see
+//! [`allow`](Authenticator::allow)).
+//!
+//! Domains, as in pyzmq: PLAIN and CURVE rules are set per ZAP domain (the server socket's
+//! `set_zap_domain`), and the rules of [`DEFAULT_DOMAIN`] (`"*"`) serve the sockets with no
+//! domain, and only those. A socket whose domain has no rules is refused
+//! ([`Refusal::UnknownDomain`], logged with the domain) instead of falling back to `"*"`:
+//! a mistyped domain then fails closed, where a fallback would quietly apply rules meant for
+//! other sockets.
 //!
 //! Without a ZAP handler libzmq lets every PLAIN and CURVE peer in: start the authenticator
 //! before binding the sockets it guards, and keep it running while they serve.
@@ -55,7 +62,7 @@ use std::sync::{Arc, PoisonError, RwLockWriteGuard};
 use zmqloop_green as zmq;
 use zmqloop_green::task::{self, RunsOn, Task};
 
-pub use self::policy::{CurveAuth, ANY_DOMAIN};
+pub use self::policy::{CurveAuth, DEFAULT_DOMAIN};
 pub use self::stats::{Refusal, Statistics};
 pub use zmqloop_green::curve::{library as curve_library, require as require_curve};
 pub use zmqloop_green::curve::{CryptoLibrary, FIX as CURVE_FIX};
@@ -213,7 +220,7 @@ impl Authenticator {
         Ok(())
     }
 
-    /// Sets the PLAIN users of `domain` (`"*"`: every domain without its own), user name ->
+    /// Sets the PLAIN users of `domain` (`"*"`: sockets with no ZAP domain), user name ->
     /// password, replacing the domain's previous users.
     pub fn configure_plain<I, U, P>(&self, domain: &str, passwords: I)
     where
@@ -228,7 +235,7 @@ impl Authenticator {
         self.policy().passwords.insert(domain.to_owned(), users);
     }
 
-    /// Sets the CURVE clients that `domain` (`"*"`: every domain without its own) lets in,
+    /// Sets the CURVE clients that `domain` (`"*"`: sockets with no ZAP domain) lets in,
     /// replacing its previous setting.
     ///
     /// # Errors

@@ -9,9 +9,11 @@ use super::address;
 use super::stats::Refusal;
 use super::zap::{Credentials, Request};
 
-/// The domain that covers every domain with no rules of its own (pyzmq's `"*"`); a request
-/// with an empty domain uses it too.
-pub const ANY_DOMAIN: &str = "*";
+/// The default domain (pyzmq's `"*"`): its rules serve the requests of sockets with no ZAP
+/// domain (an empty one), and only those. A socket whose domain has no rules of its own is
+/// refused ([`Refusal::UnknownDomain`]) rather than given these, so that a mistyped
+/// `set_zap_domain` fails closed.
+pub const DEFAULT_DOMAIN: &str = "*";
 
 /// Which CURVE clients a domain lets in, for
 /// [`Authenticator::configure_curve`](super::Authenticator::configure_curve).
@@ -128,9 +130,13 @@ fn same_secret(expected: &[u8], presented: &[u8]) -> bool {
     difference == 0
 }
 
-/// The rules of `domain`, or of [`ANY_DOMAIN`] if it has none.
+/// The rules of `domain`; for the empty domain, those set for it or else the
+/// [`DEFAULT_DOMAIN`]'s.
 fn domain_rules<'a, T>(rules: &'a HashMap<String, T>, domain: &str) -> Option<&'a T> {
-    rules.get(domain).or_else(|| rules.get(ANY_DOMAIN))
+    match rules.get(domain) {
+        None if domain.is_empty() => rules.get(DEFAULT_DOMAIN),
+        found => found,
+    }
 }
 
 /// A CURVE peer's user id: its public key in Z85 (pyzmq's `curve_user_id`).
@@ -201,15 +207,26 @@ mod tests {
         assert_eq!(policy.decide(&stranger), Err(Refusal::UnknownUser));
         let elsewhere = request("a", "other", plain("admin", "secret"));
         assert_eq!(policy.decide(&elsewhere), Err(Refusal::UnknownDomain));
-        // "*" covers the other domains, and the empty one.
+        // "*" serves the empty domain, and no other (as in pyzmq).
         policy.passwords.insert(
-            ANY_DOMAIN.into(),
+            DEFAULT_DOMAIN.into(),
             HashMap::from([("guest".into(), "guest".into())]),
         );
         let guest = request("a", "", plain("guest", "guest"));
         assert_eq!(policy.decide(&guest), Ok("guest".into()));
         let guest_in_global = request("a", "global", plain("guest", "guest"));
         assert_eq!(policy.decide(&guest_in_global), Err(Refusal::UnknownUser));
+        let guest_in_other = request("a", "other", plain("guest", "guest"));
+        assert_eq!(policy.decide(&guest_in_other), Err(Refusal::UnknownDomain));
+        let curve_in_other = request(
+            "a",
+            "other",
+            Credentials::Curve {
+                public_key: [1; 32],
+            },
+        );
+        policy.curve.insert(DEFAULT_DOMAIN.into(), CurveKeys::Any);
+        assert_eq!(policy.decide(&curve_in_other), Err(Refusal::UnknownDomain));
     }
 
     #[test]
@@ -219,7 +236,7 @@ mod tests {
         let users = users.map(|(user, password)| (user.to_owned(), password.to_owned()));
         policy
             .passwords
-            .insert(ANY_DOMAIN.into(), HashMap::from(users));
+            .insert(DEFAULT_DOMAIN.into(), HashMap::from(users));
         let decide = |user: &[u8], password: &[u8]| {
             policy.decide(&request("a", "", plain_bytes(user, password)))
         };
@@ -258,7 +275,7 @@ mod tests {
         );
         assert_eq!(policy.decide(&known), Err(Refusal::UnknownDomain));
         policy.curve.insert(
-            ANY_DOMAIN.into(),
+            DEFAULT_DOMAIN.into(),
             CurveKeys::Listed {
                 keys: HashSet::from([[1; 32]]),
                 from: None,
@@ -266,7 +283,7 @@ mod tests {
         );
         assert_eq!(policy.decide(&known), Ok(curve_user_id(&[1; 32])));
         assert_eq!(policy.decide(&unknown), Err(Refusal::UnknownKey));
-        policy.curve.insert(ANY_DOMAIN.into(), CurveKeys::Any);
+        policy.curve.insert(DEFAULT_DOMAIN.into(), CurveKeys::Any);
         assert!(policy.decide(&unknown).is_ok());
         // The address lists apply before the key.
         policy.denied.insert(ip("127.0.0.1"));
