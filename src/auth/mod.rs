@@ -55,8 +55,9 @@ mod stats;
 mod zap;
 mod zpl;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLockWriteGuard};
 
 use zmqloop_green as zmq;
@@ -259,12 +260,27 @@ impl Authenticator {
     /// Reads the certificate directories of every [`CurveAuth::Directory`] domain again, after
     /// certificates were added or removed.
     ///
+    /// Directories are read without holding the rules' lock; a domain configured again
+    /// meanwhile keeps its new setting (a revocation is never undone by a reload that had
+    /// started before it).
+    ///
     /// # Errors
     /// The first directory that fails to load; its domain keeps its previous keys (the others
     /// are reloaded all the same).
     pub fn reload_certificates(&self) -> io::Result<()> {
-        let dirs: Vec<(String, std::path::PathBuf)> = self
-            .policy()
+        let mut first_error = None;
+        for (domain, dir) in self.directory_domains() {
+            let loaded = certs::load_certificates(&dir); // no lock held while reading files
+            if let Err(err) = self.install_reloaded(&domain, &dir, loaded) {
+                first_error.get_or_insert(err);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// The domains whose keys were read from a directory, with the directory.
+    fn directory_domains(&self) -> Vec<(String, PathBuf)> {
+        self.policy()
             .curve
             .iter()
             .filter_map(|(domain, keys)| match keys {
@@ -273,23 +289,34 @@ impl Authenticator {
                 } => Some((domain.clone(), dir.clone())),
                 _ => None,
             })
-            .collect();
-        let mut first_error = None;
-        for (domain, dir) in dirs {
-            match certs::load_certificates(&dir) {
-                Ok(keys) => {
-                    let from = Some(dir);
-                    self.policy()
-                        .curve
-                        .insert(domain, CurveKeys::Listed { keys, from });
-                }
-                Err(err) => {
-                    log::error!("zmqloop auth: keeping domain {domain:?}'s keys: {err}");
-                    first_error.get_or_insert(err);
-                }
-            }
+            .collect()
+    }
+
+    /// Puts the keys `loaded` again from `dir` in place for `domain`, if the domain still
+    /// takes its keys from `dir`: a setting made since the directory was listed (a
+    /// `configure_curve` that revokes, allows any, or names another directory) is newer than
+    /// what was read, and stays.
+    fn install_reloaded(
+        &self,
+        domain: &str,
+        dir: &Path,
+        loaded: io::Result<HashSet<[u8; 32]>>,
+    ) -> io::Result<()> {
+        let keys = loaded.inspect_err(|err| {
+            log::error!("zmqloop auth: keeping domain {domain:?}'s keys: {err}");
+        })?;
+        match self.policy().curve.get_mut(domain) {
+            Some(CurveKeys::Listed {
+                keys: current,
+                from: Some(from),
+            }) if from == dir => *current = keys,
+            _ => log::debug!(
+                "zmqloop auth: domain {domain:?} was configured again while {} was read; \
+                 its new setting stays",
+                dir.display()
+            ),
         }
-        first_error.map_or(Ok(()), Err)
+        Ok(())
     }
 
     /// The decisions so far (across restarts of this authenticator).
@@ -342,5 +369,46 @@ fn io_to_zmq(err: io::Error) -> zmq::Error {
     match err.kind() {
         io::ErrorKind::OutOfMemory => zmq::Error::ENOMEM,
         _ => zmq::Error::EMFILE,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh directory holding one public certificate.
+    fn directory_with_a_certificate(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("zmqloop-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        certs::create_certificates(&dir, "client").unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_reload_does_not_undo_a_setting_made_while_it_read_the_directory() {
+        let dir = directory_with_a_certificate("reload-race");
+        let auth = Authenticator::new(&zmq::Context::new());
+        let revoked = CurveKeys::Listed {
+            keys: HashSet::new(),
+            from: None,
+        };
+        let settings = [
+            (CurveAuth::Keys(HashSet::new()), revoked),
+            (CurveAuth::AllowAny, CurveKeys::Any),
+        ];
+        for (setting, expected) in settings {
+            auth.configure_curve(DEFAULT_DOMAIN, CurveAuth::Directory(dir.clone()))
+                .unwrap();
+            let [(domain, listed)] = &auth.directory_domains()[..] else {
+                panic!("one directory domain");
+            };
+            let loaded = certs::load_certificates(listed);
+            // Between the reload's read and its install: a revocation, or AllowAny.
+            auth.configure_curve(DEFAULT_DOMAIN, setting).unwrap();
+            auth.install_reloaded(domain, listed, loaded).unwrap();
+            assert_eq!(auth.policy().curve[DEFAULT_DOMAIN], expected);
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
