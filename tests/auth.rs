@@ -10,6 +10,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use common::zmq;
 use zmq::monitor::recv_monitor_message;
@@ -775,5 +776,42 @@ fn the_default_domain_serves_sockets_without_a_domain_only() {
         let admin = client(&ctx, &endpoint, plain("admin", "secret"));
         only_good_messages_arrive(&plain_server, &[&admin]);
         assert_eq!(auth.statistics().accepted, 1);
+    });
+}
+
+/// An authenticator started in a task of `hub`, handed back out of the hub.
+fn started_in_a_task_of(hub: &zmq::hub::Hub, ctx: &zmq::Context) -> Authenticator {
+    let ctx = ctx.clone();
+    hub.block_on(move || {
+        let mut auth = Authenticator::new(&ctx);
+        auth.start().unwrap();
+        auth
+    })
+}
+
+#[test]
+fn an_authenticator_of_a_hub_task_let_go_on_the_hubs_thread_outside_its_tasks_does_not_hang() {
+    common::logs::capture();
+    common::on_thread(Duration::from_secs(20), || {
+        let ctx = zmq::Context::new();
+        let hub = zmq::hub::Hub::new().unwrap();
+
+        let mut stopped = started_in_a_task_of(&hub, &ctx);
+        assert_eq!(stopped.runs_on(), Some(RunsOn::HubTask));
+        // The hub cannot run its task while this thread waits: stop says so instead.
+        assert_eq!(stopped.stop(), Err(zmq::Error::EFSM));
+        assert!(!stopped.is_alive());
+        hub.run(); // the task sees the stop request and ends
+
+        let dropped = started_in_a_task_of(&hub, &ctx);
+        drop(dropped); // logs, and lets the task end when the hub runs again
+        let detached = common::logs::matching(log::Level::Warn, "outside the hub's tasks");
+        assert!(!detached.is_empty(), "not logged");
+        hub.run();
+
+        // The endpoint is free again: both tasks have ended.
+        let mut here = Authenticator::new(&ctx);
+        here.start().unwrap();
+        here.stop().unwrap();
     });
 }

@@ -95,6 +95,22 @@ struct Running {
 }
 
 impl Running {
+    /// Asks the task to stop and waits for its outcome (or its panic). `None` where no wait
+    /// could end: on the thread of the hub that runs the task, outside that hub's tasks; the
+    /// task then ends when the hub runs again (logged at warn level).
+    fn stop(self) -> Option<std::thread::Result<zmq::Result<()>>> {
+        self.stop.request();
+        if !self.task.can_join_here() {
+            log::warn!(
+                "zmqloop auth: stopped on its hub's thread outside the hub's tasks, where \
+                 nothing can wait for its task: the task ends (and frees the ZAP endpoint) \
+                 when the hub runs again"
+            );
+            return None;
+        }
+        Some(self.task.join())
+    }
+
     /// Takes the outcome of a task that has ended by itself (its errors and panics were
     /// logged when they happened).
     fn collect(self) {
@@ -149,11 +165,15 @@ impl Authenticator {
     /// Stops answering: the task unbinds the ZAP endpoint (free at once for another handler),
     /// refuses the requests still queued ([`Refusal::Stopping`], status 500) and ends. Does
     /// nothing if not started. Only the caller parks while it waits for the task (in a
-    /// coroutine or hub task). An authenticator started in a hub task must be stopped from a
-    /// task of that hub (or another thread): the hub has to run it to its end.
+    /// coroutine or hub task). An authenticator started in a hub task is stopped from a task
+    /// of that hub or from another thread: the hub has to run the task to its end.
     ///
     /// # Errors
     /// The error that ended the task early, if one did (a context terminated is not one).
+    /// `EFSM` if called on the thread of the hub that runs the task but outside that hub's
+    /// tasks (the authenticator was handed out of `block_on`, say), where no wait could end:
+    /// the stop is requested (logged at warn level), and the task ends and frees the endpoint
+    /// when the hub runs again.
     ///
     /// # Panics
     /// With the task's panic, if it panicked.
@@ -161,10 +181,10 @@ impl Authenticator {
         let Some(running) = self.running.take() else {
             return Ok(());
         };
-        running.stop.request();
-        match running.task.join() {
-            Ok(outcome) => outcome,
-            Err(panic) => std::panic::resume_unwind(panic),
+        match running.stop() {
+            None => Err(zmq::Error::EFSM),
+            Some(Ok(outcome)) => outcome,
+            Some(Err(panic)) => std::panic::resume_unwind(panic),
         }
     }
 
@@ -344,13 +364,13 @@ impl std::fmt::Debug for Authenticator {
 
 impl Drop for Authenticator {
     /// Stops the authenticator (see [`stop`](Authenticator::stop)); an error or a panic that
-    /// ended its task was logged when it happened.
+    /// ended its task was logged when it happened. On the thread of the hub that runs the
+    /// task, outside that hub's tasks, it does not wait (that wait could never end): the task
+    /// ends when the hub runs again, as logged at warn level.
     fn drop(&mut self) {
-        let Some(running) = self.running.take() else {
-            return;
-        };
-        running.stop.request();
-        let _ = running.task.join(); // an error or a panic was logged when it ended the task
+        if let Some(running) = self.running.take() {
+            let _ = running.stop();
+        }
     }
 }
 
