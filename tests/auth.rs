@@ -815,3 +815,52 @@ fn an_authenticator_of_a_hub_task_let_go_on_the_hubs_thread_outside_its_tasks_do
         here.stop().unwrap();
     });
 }
+
+/// libzmq 4.3.4's rule when no ZAP handler is bound, checked so that a libzmq with another
+/// one is noticed (the module docs and the README state it): a CURVE server lets in any client
+/// that completes the handshake, whatever its key; a NULL socket with a ZAP domain lets every
+/// peer in; a PLAIN server refuses every client (`HANDSHAKE_FAILED_NO_DETAIL`, EFAULT). That is
+/// what remains after `stop`, and after the authenticator's task has ended (here: its hub was
+/// dropped).
+#[test]
+fn without_a_running_authenticator_curve_and_null_let_everyone_in_and_plain_refuses() {
+    common::on_thread(common::LIMIT, || {
+        let ctx = zmq::Context::new();
+        let server_keys = zmq::CurveKeyPair::new().unwrap();
+        let (curve, curve_endpoint) = server(&ctx, curve_server(&server_keys));
+        let (null, null_endpoint) = server(&ctx, |s| s.set_zap_domain("null").unwrap());
+        let (plain_server, plain_endpoint) = server(&ctx, |s| s.set_plain_server(true).unwrap());
+        let plain_handshakes = Handshakes::watch(&plain_server);
+        let expect_the_rule = |after: &str| {
+            let stranger = zmq::CurveKeyPair::new().unwrap();
+            let curve_peer = curve_peer(&ctx, &curve_endpoint, &server_keys.public_key, &stranger);
+            only_good_messages_arrive(&curve, &[&curve_peer]);
+            let null_peer = client(&ctx, &null_endpoint, |_| {});
+            only_good_messages_arrive(&null, &[&null_peer]);
+            let admin = client(&ctx, &plain_endpoint, plain("admin", "secret"));
+            admin.send("refused", 0).unwrap();
+            let failed = plain_handshakes.expect_failures(1);
+            assert_eq!(
+                failed,
+                [zmq::SocketEvent::HANDSHAKE_FAILED_NO_DETAIL],
+                "{after}"
+            );
+        };
+
+        let mut auth = Authenticator::new(&ctx);
+        auth.configure_curve("*", CurveAuth::Keys(HashSet::new()))
+            .unwrap();
+        auth.configure_plain("*", [("admin", "secret")]);
+        auth.deny(&["127.0.0.1"]).unwrap();
+        auth.start().unwrap();
+        auth.stop().unwrap();
+        expect_the_rule("after stop");
+
+        let hub = zmq::hub::Hub::new().unwrap();
+        let ended = started_in_a_task_of(&hub, &ctx);
+        drop(hub);
+        assert!(!ended.is_alive());
+        expect_the_rule("after its task ended");
+        assert_eq!(auth.statistics().requests, 0, "no one was asked");
+    });
+}

@@ -44,8 +44,22 @@
 //! a mistyped domain then fails closed, where a fallback would quietly apply rules meant for
 //! other sockets.
 //!
-//! Without a ZAP handler libzmq lets every PLAIN and CURVE peer in: start the authenticator
-//! before binding the sockets it guards, and keep it running while they serve.
+//! # When no authenticator serves
+//!
+//! What libzmq (4.3.4, the version vendored) does while no ZAP handler is bound in the
+//! context: before [`start`](Authenticator::start), after [`stop`](Authenticator::stop), and
+//! after the task has ended by itself (an error, a panic, its hub dropped):
+//! - **CURVE**: every client that completes the handshake (that knows the server's public
+//!   key) is let in, unauthenticated. It fails open.
+//! - **NULL** on a socket with a ZAP domain: every peer is let in.
+//! - **PLAIN**: every client is refused (`HANDSHAKE_FAILED_NO_DETAIL` with EFAULT).
+//!
+//! So start the authenticator before binding the sockets it guards, keep it running while
+//! they serve, and watch it: [`is_alive`](Authenticator::is_alive) turns false when its task
+//! ends (an end other than a stop is logged at error level; [`start`](Authenticator::start)
+//! starts it again), and [`statistics`](Authenticator::statistics) stop counting requests
+//! while no one answers them. `tests/auth.rs` checks this rule against the vendored libzmq,
+//! so that a version that changes it is noticed.
 
 mod address;
 pub mod certs;
