@@ -188,9 +188,17 @@ enum Home {
     MayCoroutine,
     /// A task of the hub whose id is `hub`, running on `thread` (a hub never leaves the
     /// thread it was created on): only that hub's tasks may wait for it on that thread.
-    HubTask { hub: u64, thread: thread::ThreadId },
+    HubTask {
+        /// The id of the hub that runs the task (the hub running the spawner).
+        hub: u64,
+        /// The thread that hub runs on, for good.
+        thread: thread::ThreadId,
+    },
     /// An OS thread of its own, named `name`.
-    Thread { name: String },
+    Thread {
+        /// The thread's name, from the [`Builder`].
+        name: String,
+    },
 }
 
 impl<T> Task<T> {

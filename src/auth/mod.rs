@@ -97,14 +97,20 @@ pub struct Authenticator {
     ctx: zmq::Context,
     /// Rules and counters, shared with the serving task.
     shared: Arc<Shared>,
-    /// The serving task, while started.
+    /// The serving task: `Some` from `start` until `stop` or the drop (also once the task
+    /// has ended by itself, until `start` replaces it).
     running: Option<Running>,
 }
 
 /// A started authenticator's task and the means to stop it.
 #[derive(Debug)]
 struct Running {
+    /// The stop request, shared with the task: once requested, the task ends at its next
+    /// wake-up (after refusing what is queued). Requested only by the `stop` or drop that
+    /// takes this `Running` out of its authenticator.
     stop: Arc<StopSignal>,
+    /// The serving task. Finished once serving has ended, for whatever reason: then
+    /// `is_alive` is false, and `start` collects it and replaces this `Running`.
     task: Task<zmq::Result<()>>,
 }
 

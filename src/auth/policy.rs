@@ -36,9 +36,14 @@ pub enum CurveAuth {
 pub(crate) enum CurveKeys {
     /// Any key.
     Any,
-    /// These keys; `from` is the directory they were read from, if any (to reload it).
+    /// These keys, listed or read from a directory.
     Listed {
+        /// The public keys allowed (binary); read from `from` when it is set, and then
+        /// exactly what it held at its last (re)load.
         keys: HashSet<[u8; 32]>,
+        /// The directory `keys` were read from ([`CurveAuth::Directory`]), `None` for keys
+        /// given as such. A reload replaces `keys` only while this still names the directory
+        /// it read, so a setting made meanwhile is never overwritten.
         from: Option<PathBuf>,
     },
 }

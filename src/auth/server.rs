@@ -82,7 +82,10 @@ const FAIL_OPEN: &str = "until it is started again libzmq lets CURVE peers (and 
 /// The serving loop's ZAP socket: unbound when dropped, however the loop ends (unwinding
 /// included), so that another handler can bind at once (a closed socket's endpoint is freed
 /// later, by libzmq's reaper).
-struct BoundZap(zmq::Socket);
+struct BoundZap(
+    /// The REP socket bound to [`ZAP_ENDPOINT`] (until unbound), owned by this loop alone.
+    zmq::Socket,
+);
 
 impl BoundZap {
     /// Unbinds the ZAP endpoint: no new request can reach this socket, those already queued
