@@ -83,7 +83,7 @@ fn ironhouse(dirs: &Dirs) -> Result<(), Error> {
 
     let ctx = zmq::Context::new();
     let mut auth = Authenticator::new(&ctx);
-    auth.allow(&["127.0.0.1"]);
+    auth.allow(&["127.0.0.1"])?;
     auth.configure_curve("*", CurveAuth::Directory(dirs.trusted.clone()))?;
     auth.start()?; // a coroutine, since we are in one
     println!("authenticator runs as {:?}", auth.runs_on().unwrap());

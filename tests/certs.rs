@@ -138,6 +138,24 @@ fn bad_files_names_and_directories_give_clear_errors() {
     );
 }
 
+#[test]
+fn a_failed_write_leaves_no_file_behind_to_block_the_next_attempt() {
+    for blocked in ["server.key", "server.key_secret"] {
+        let dir = TempDir::new("half-written");
+        // A directory where one of the two files goes: creating that file fails.
+        std::fs::create_dir(dir.path().join(blocked)).unwrap();
+        let err = certs::create_certificates(dir.path(), "server").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}");
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .collect();
+        assert_eq!(left, [blocked], "blocked {blocked}: a file was left behind");
+        std::fs::remove_dir(dir.path().join(blocked)).unwrap();
+        certs::create_certificates(dir.path(), "server").unwrap();
+    }
+}
+
 /// The Python interpreter to check pyzmq with.
 fn python() -> String {
     std::env::var("ZMQLOOP_PYTHON").unwrap_or_else(|_| "python3".into())

@@ -45,6 +45,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
+use std::time::Duration;
 
 use crate::sched::{self, Scheduler};
 use crate::wake_fd::WakeFd;
@@ -112,16 +113,15 @@ impl Builder {
             let slot = slot.clone();
             move || slot.fill(catch_unwind(AssertUnwindSafe(f)))
         };
-        let runs_on = match sched::start_here(job, &self.name)? {
-            Some(Scheduler::May) => RunsOn::MayCoroutine,
-            Some(Scheduler::Hub) => RunsOn::HubTask,
-            None => RunsOn::Thread,
+        let home = match sched::start_here(job, &self.name)? {
+            Some(Scheduler::May) => Home::MayCoroutine,
+            Some(Scheduler::Hub) => Home::HubTask {
+                hub: crate::hub::current_id().expect("a hub task runs inside its hub"),
+                thread: thread::current().id(),
+            },
+            None => Home::Thread { name: self.name },
         };
-        Ok(Task {
-            slot,
-            runs_on,
-            name: self.name,
-        })
+        Ok(Task { slot, home })
     }
 }
 
@@ -178,15 +178,65 @@ pub struct Task<T> {
     /// The job's outcome and end signal (shared with the job).
     slot: Arc<Slot<T>>,
     /// Where the job runs.
-    runs_on: RunsOn,
-    /// The builder's thread name (used only if `runs_on` is `Thread`).
-    name: String,
+    home: Home,
+}
+
+/// Where a job runs ([`RunsOn`]), with what joining it needs to know about that place.
+#[derive(Debug)]
+enum Home {
+    /// A may coroutine.
+    MayCoroutine,
+    /// A task of the hub whose id is `hub`, running on `thread` (a hub never leaves the
+    /// thread it was created on): only that hub's tasks may wait for it on that thread.
+    HubTask {
+        /// The id of the hub that runs the task (the hub running the spawner).
+        hub: u64,
+        /// The thread that hub runs on, for good.
+        thread: thread::ThreadId,
+    },
+    /// An OS thread of its own, named `name`.
+    Thread {
+        /// The thread's name, from the [`Builder`].
+        name: String,
+    },
 }
 
 impl<T> Task<T> {
     /// Where the job runs.
     pub fn runs_on(&self) -> RunsOn {
-        self.runs_on
+        match self.home {
+            Home::MayCoroutine => RunsOn::MayCoroutine,
+            Home::HubTask { .. } => RunsOn::HubTask,
+            Home::Thread { .. } => RunsOn::Thread,
+        }
+    }
+
+    /// Whether [`join`](Task::join) called here can return: true unless the job is an
+    /// unfinished task of a hub and the caller runs on that hub's thread outside that hub's
+    /// tasks (between two `run`/`block_on` calls, say): the hub cannot run the job to its end
+    /// while `join` waits on its thread.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use zmqloop_green::hub::{self, Hub};
+    /// use zmqloop_green::task;
+    ///
+    /// let hub = Hub::new().unwrap();
+    /// let job = hub.block_on(|| task::spawn_here(|| hub::sleep(Duration::from_millis(10))));
+    /// assert!(!job.can_join_here()); // on the hub's thread, outside its tasks
+    /// hub.run(); // the job runs to its end
+    /// assert!(job.can_join_here());
+    /// job.join().unwrap();
+    /// ```
+    pub fn can_join_here(&self) -> bool {
+        match self.home {
+            Home::HubTask { hub, thread } => {
+                self.is_finished()
+                    || thread::current().id() != thread
+                    || (crate::hub::in_task() && crate::hub::current_id() == Some(hub))
+            }
+            Home::MayCoroutine | Home::Thread { .. } => true,
+        }
     }
 
     /// Whether the job has ended (returned or panicked).
@@ -197,33 +247,79 @@ impl<T> Task<T> {
     /// Waits for the job to end and returns its value, or `Err` with its panic payload.
     ///
     /// Inside a may coroutine or a hub task only the caller parks; on a plain thread the
-    /// thread blocks. Joining a hub task from outside that hub's tasks blocks until the hub
-    /// runs it to its end, so do that only from another thread.
+    /// thread blocks. Joining a hub task from another thread waits until its hub runs it to
+    /// its end.
+    ///
+    /// A signal handler that runs on a joining plain thread (its wait is libzmq's `zmq_poll`,
+    /// which returns EINTR then, even with `SA_RESTART`) does not end the wait. If the wait
+    /// itself cannot be made (a coroutine's epoll fd, when the process is out of file
+    /// descriptors), that is logged at error level and the job's end is checked every 10 ms
+    /// instead.
     ///
     /// # Errors
-    /// Only the job's panic; a failing wait on the end signal (which cannot happen short of
-    /// the process's descriptors being corrupted) panics.
+    /// Only the job's panic.
+    ///
+    /// # Panics
+    /// Where it could never return ([`can_join_here`](Task::can_join_here) is false: an
+    /// unfinished hub task joined on its hub's thread outside that hub's tasks), with a
+    /// message that says so, instead of blocking the thread for good.
     pub fn join(self) -> thread::Result<T> {
-        loop {
-            if self.is_finished() {
-                return self
-                    .slot
-                    .take()
-                    .expect("zmqloop: a finished task's outcome is taken only by join");
+        assert!(
+            self.can_join_here(),
+            "zmqloop: joining a hub task on its hub's thread outside that hub's tasks would \
+             never return (the hub cannot run it meanwhile): join it from a task of its hub, \
+             or from another thread"
+        );
+        self.wait_with(|items| crate::poll(items, -1));
+        self.slot
+            .take()
+            .expect("zmqloop: a finished task's outcome is taken only by join")
+    }
+
+    /// Waits until the job has ended, waiting on its end signal with `poll`.
+    fn wait_with(&self, mut poll: impl FnMut(&mut [PollItem<'_>]) -> zmq::Result<i32>) {
+        let mut can_wait = true;
+        while !self.is_finished() {
+            if !can_wait {
+                nap(DEGRADED_CHECK);
+                continue;
             }
             let mut items = [PollItem::from_fd(self.slot.signal.as_raw_fd(), POLLIN)];
-            crate::poll(&mut items, -1).expect("zmqloop: cannot wait for a task's end");
-            self.slot.signal.clear();
+            match poll(&mut items) {
+                Ok(_) => self.slot.signal.clear(),
+                Err(zmq::Error::EINTR) => {} // a signal handler ran on this thread
+                Err(err) => {
+                    log::error!(
+                        "zmqloop: cannot wait for a task's end signal ({err}); checking \
+                         every {DEGRADED_CHECK:?} instead"
+                    );
+                    can_wait = false;
+                }
+            }
         }
+    }
+}
+
+/// How often [`Task::join`] checks whether the job has ended when it cannot wait for its end
+/// signal.
+const DEGRADED_CHECK: Duration = Duration::from_millis(10);
+
+/// Sleeps the caller on its own scheduler: parks a may coroutine or a hub task, sleeps a plain
+/// thread.
+fn nap(duration: Duration) {
+    match sched::current() {
+        Some(Scheduler::May) => may::coroutine::sleep(duration),
+        Some(Scheduler::Hub) => crate::hub::sleep(duration),
+        None => thread::sleep(duration),
     }
 }
 
 impl<T> std::fmt::Debug for Task<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut debug = f.debug_struct("Task");
-        debug.field("runs_on", &self.runs_on);
-        if self.runs_on == RunsOn::Thread {
-            debug.field("thread", &self.name);
+        debug.field("runs_on", &self.runs_on());
+        if let Home::Thread { name } = &self.home {
+            debug.field("thread", name);
         }
         debug.field("finished", &self.is_finished()).finish()
     }
@@ -271,10 +367,73 @@ mod tests {
     }
 
     #[test]
+    fn a_hub_task_cannot_be_joined_on_its_hubs_thread_outside_its_tasks() {
+        let hub = Hub::new().unwrap();
+        let job = hub.block_on(|| spawn_here(|| crate::hub::sleep(Duration::from_secs(3600))));
+        assert!(
+            !job.can_join_here(),
+            "on the hub's thread, outside its tasks"
+        );
+        let job = thread::scope(|scope| {
+            scope
+                .spawn(move || {
+                    assert!(job.can_join_here(), "on another thread");
+                    job
+                })
+                .join()
+                .unwrap()
+        });
+        let (job, can_in_task) = hub.block_on(move || {
+            let can = job.can_join_here();
+            (job, can)
+        });
+        assert!(can_in_task, "in a task of its hub");
+        let panic = catch_unwind(AssertUnwindSafe(|| job.join())).unwrap_err();
+        let message = panic.downcast_ref::<&str>().unwrap();
+        assert!(message.contains("would never return"), "{message}");
+    }
+
+    #[test]
     fn a_panic_comes_back_from_join() {
         let task = spawn_here(|| -> u32 { panic!("job failed") });
         let panic = task.join().unwrap_err();
         assert_eq!(panic.downcast_ref::<&str>(), Some(&"job failed"));
+    }
+
+    /// A job that ends once it gets a go signal, and the sender of that signal.
+    fn job_ending_on_go() -> (Task<bool>, mpsc::Sender<()>) {
+        let (go_tx, go_rx) = mpsc::channel::<()>();
+        let task = spawn_here(move || go_rx.recv_timeout(Duration::from_secs(30)).is_ok());
+        (task, go_tx)
+    }
+
+    #[test]
+    fn an_interrupted_wait_is_made_again() {
+        let (task, go) = job_ending_on_go();
+        let mut interrupted = 0;
+        task.wait_with(|items| {
+            if interrupted < 2 {
+                interrupted += 1;
+                return Err(zmq::Error::EINTR);
+            }
+            go.send(()).unwrap();
+            crate::poll(items, -1)
+        });
+        assert_eq!(interrupted, 2);
+        assert!(task.join().unwrap());
+    }
+
+    #[test]
+    fn a_wait_that_cannot_be_made_falls_back_to_checking() {
+        let (task, go) = job_ending_on_go();
+        let mut attempts = 0;
+        task.wait_with(|_| {
+            attempts += 1;
+            go.send(()).unwrap();
+            Err(zmq::Error::EMFILE)
+        });
+        assert_eq!(attempts, 1, "after a failed wait it only checks");
+        assert!(task.join().unwrap());
     }
 
     #[test]

@@ -78,7 +78,8 @@ fn z85(key: &[u8; 32]) -> String {
 /// # Errors
 /// `Unsupported` if libzmq has no CURVE (the message says how to turn it on); `InvalidInput`
 /// for an empty name or one with a `/`; `AlreadyExists` rather than overwrite a certificate;
-/// and the errors of writing the files (a missing directory is `NotFound`).
+/// and the errors of writing the files (a missing directory is `NotFound`). After an error
+/// no file this call created is left behind, so it can simply be tried again.
 pub fn create_certificates(dir: impl AsRef<Path>, name: &str) -> io::Result<(PathBuf, PathBuf)> {
     zmq::curve::require()?;
     if name.is_empty() || name.contains('/') || name.contains('\0') {
@@ -91,12 +92,14 @@ pub fn create_certificates(dir: impl AsRef<Path>, name: &str) -> io::Result<(Pat
     let pair = zmq::CurveKeyPair::new().map_err(io::Error::other)?;
     let public_file = dir.join(format!("{name}.{PUBLIC_EXTENSION}"));
     let secret_file = dir.join(format!("{name}.{SECRET_EXTENSION}"));
-    write_file(&public_file, &render(&pair.public_key, None), 0o644)?;
-    write_file(
-        &secret_file,
-        &render(&pair.public_key, Some(&pair.secret_key)),
-        0o600,
-    )?;
+    // The secret first: a public certificate is never left without its secret. If the
+    // second file fails, the first is removed, so that nothing blocks the next attempt.
+    let secret = render(&pair.public_key, Some(&pair.secret_key));
+    write_file(&secret_file, &secret, 0o600)?;
+    if let Err(err) = write_file(&public_file, &render(&pair.public_key, None), 0o644) {
+        let _ = fs::remove_file(&secret_file);
+        return Err(err);
+    }
     Ok((public_file, secret_file))
 }
 
@@ -122,6 +125,8 @@ fn render(public_key: &[u8; 32], secret_key: Option<&[u8; 32]>) -> String {
     text
 }
 
+/// Creates `path` (never over an existing file) holding `text`; if the text cannot be
+/// written whole (a full disk), the file is removed again.
 fn write_file(path: &Path, text: &str, mode: u32) -> io::Result<()> {
     let mut file = fs::OpenOptions::new()
         .write(true)
@@ -129,8 +134,10 @@ fn write_file(path: &Path, text: &str, mode: u32) -> io::Result<()> {
         .mode(mode)
         .open(path)
         .map_err(|err| with_path(err, path))?;
-    file.write_all(text.as_bytes())
-        .map_err(|err| with_path(err, path))
+    file.write_all(text.as_bytes()).map_err(|err| {
+        let _ = fs::remove_file(path);
+        with_path(err, path)
+    })
 }
 
 /// Reads a certificate file: its public key, its secret key if it has one, its metadata

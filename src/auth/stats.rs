@@ -23,11 +23,15 @@ pub enum Refusal {
     UnsupportedMechanism,
     /// A malformed ZAP request (frames, version, credentials).
     BadRequest,
+    /// Queued when the authenticator was stopped: answered `500` (an internal error, not a
+    /// judgement of the peer's credentials) rather than left unanswered. See
+    /// [`status_code`](Refusal::status_code).
+    Stopping,
 }
 
 impl Refusal {
     /// Every reason, in the order [`Statistics`] counts them.
-    pub const ALL: [Refusal; 8] = [
+    pub const ALL: [Refusal; 9] = [
         Refusal::AddressNotAllowed,
         Refusal::AddressDenied,
         Refusal::UnknownDomain,
@@ -36,9 +40,25 @@ impl Refusal {
         Refusal::UnknownKey,
         Refusal::UnsupportedMechanism,
         Refusal::BadRequest,
+        Refusal::Stopping,
     ];
 
-    /// The ZAP status text sent with a `400` for this reason.
+    /// The ZAP status code of the reply (RFC 27): `500` ("internal error") for
+    /// [`Stopping`](Refusal::Stopping), `400` ("authentication failure") for every other
+    /// reason. The server socket's monitor reports it with `HANDSHAKE_FAILED_AUTH`.
+    ///
+    /// For both libzmq 4.3 sends the peer an ERROR and disconnects it, and the peer does not
+    /// reconnect. `300` ("temporary error") is never used: libzmq then sends the peer nothing,
+    /// the handshake stalls until `HANDSHAKE_IVL` ends it, the peer reconnects, and with no
+    /// authenticator bound any more a CURVE server lets it in.
+    pub fn status_code(self) -> u16 {
+        match self {
+            Refusal::Stopping => 500,
+            _ => 400,
+        }
+    }
+
+    /// The ZAP status text sent with the reply's [`status_code`](Refusal::status_code).
     pub fn status_text(self) -> &'static str {
         match self {
             Refusal::AddressNotAllowed => "Address not allowed",
@@ -49,6 +69,7 @@ impl Refusal {
             Refusal::UnknownKey => "Unknown key",
             Refusal::UnsupportedMechanism => "Unsupported mechanism",
             Refusal::BadRequest => "Invalid request",
+            Refusal::Stopping => "Authenticator stopping",
         }
     }
 
@@ -70,7 +91,8 @@ pub struct Statistics {
     pub requests: u64,
     /// Requests answered `200`.
     pub accepted: u64,
-    /// Requests answered `400`, by reason (indexed like [`Refusal::ALL`]).
+    /// Requests refused (answered `400`, or `500` while stopping), by reason (indexed like
+    /// [`Refusal::ALL`]).
     refused: [u64; Refusal::ALL.len()],
 }
 

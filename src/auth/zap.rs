@@ -4,17 +4,18 @@
 /// The only ZAP version there is.
 pub(crate) const VERSION: &[u8] = b"1.0";
 
-/// A security mechanism and the credentials its peer presented.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A security mechanism and the credentials its peer presented. `Debug` hides the password.
+#[derive(Clone, PartialEq, Eq)]
 pub(crate) enum Credentials {
     /// NULL: no credentials (libzmq asks only for sockets with a ZAP domain set).
     Null,
-    /// PLAIN: a user name and a password, in clear.
+    /// PLAIN: a user name and a password, in clear, as the frames carry them: bytes, not
+    /// necessarily UTF-8 (never decoded, so that no two byte strings read as one).
     Plain {
         /// The user name.
-        username: String,
+        username: Vec<u8>,
         /// The password.
-        password: String,
+        password: Vec<u8>,
     },
     /// CURVE: the client's long-term public key, proved by the handshake.
     Curve {
@@ -34,6 +35,33 @@ impl Credentials {
             Credentials::Curve { .. } => "CURVE",
             Credentials::Other(name) => name,
         }
+    }
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credentials::Null => f.write_str("Null"),
+            Credentials::Plain { username, .. } => f
+                .debug_struct("Plain")
+                .field("username", &format_args!("{}", printable(username)))
+                .field("password", &format_args!("<hidden>"))
+                .finish(),
+            Credentials::Curve { public_key } => f
+                .debug_struct("Curve")
+                .field("public_key", public_key)
+                .finish(),
+            Credentials::Other(name) => f.debug_tuple("Other").field(name).finish(),
+        }
+    }
+}
+
+/// Bytes from the wire for a log line: quoted text if they are UTF-8, else quoted with the
+/// bytes that are not printable ASCII escaped (`"us\xffr"`).
+pub(crate) fn printable(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => format!("{text:?}"),
+        Err(_) => format!("\"{}\"", bytes.escape_ascii()),
     }
 }
 
@@ -84,8 +112,8 @@ pub(crate) fn parse(frames: Vec<Vec<u8>>) -> Result<Request, BadRequest> {
     let credentials = match (frames[5].as_slice(), &frames[6..]) {
         (b"NULL", []) => Credentials::Null,
         (b"PLAIN", [username, password]) => Credentials::Plain {
-            username: text(username),
-            password: text(password),
+            username: username.clone(),
+            password: password.clone(),
         },
         (b"CURVE", [key]) => match <[u8; 32]>::try_from(key.as_slice()) {
             Ok(public_key) => Credentials::Curve { public_key },
@@ -110,16 +138,16 @@ pub(crate) fn parse(frames: Vec<Vec<u8>>) -> Result<Request, BadRequest> {
     })
 }
 
-/// The reply frames: `200 OK` with the user id, or `400` with the reason.
-pub(crate) fn reply(request_id: Vec<u8>, outcome: Result<&str, &str>) -> Vec<Vec<u8>> {
-    let (code, text, user_id): (&[u8], &str, &str) = match outcome {
-        Ok(user_id) => (b"200", "OK", user_id),
-        Err(reason) => (b"400", reason, ""),
+/// The reply frames: `200 OK` with the user id, or a refusal's status code and text.
+pub(crate) fn reply(request_id: Vec<u8>, outcome: Result<&str, (u16, &str)>) -> Vec<Vec<u8>> {
+    let (code, text, user_id) = match outcome {
+        Ok(user_id) => (200, "OK", user_id),
+        Err((code, reason)) => (code, reason, ""),
     };
     vec![
         VERSION.to_vec(),
         request_id,
-        code.to_vec(),
+        code.to_string().into_bytes(),
         text.as_bytes().to_vec(),
         user_id.as_bytes().to_vec(),
         Vec::new(), // metadata: none
@@ -150,8 +178,8 @@ mod tests {
         assert_eq!(
             plain.unwrap().credentials,
             Credentials::Plain {
-                username: "admin".into(),
-                password: "secret".into()
+                username: b"admin".to_vec(),
+                password: b"secret".to_vec()
             }
         );
         let curve = parse(frames(&[&head[..], &[b"CURVE", &[9u8; 32]]].concat()));
@@ -163,6 +191,26 @@ mod tests {
         );
         let gssapi = parse(frames(&[&head[..], &[b"GSSAPI", b"principal"]].concat()));
         assert_eq!(gssapi.unwrap().credentials.mechanism(), "GSSAPI");
+    }
+
+    #[test]
+    fn plain_credentials_stay_bytes_and_debug_hides_the_password() {
+        let head: [&[u8]; 6] = [b"1.0", b"7", b"", b"127.0.0.1", b"", b"PLAIN"];
+        let request = parse(frames(&[&head[..], &[b"us\xffr", b"pass\xff"]].concat()));
+        let credentials = request.unwrap().credentials;
+        assert_eq!(
+            credentials,
+            Credentials::Plain {
+                username: b"us\xffr".to_vec(),
+                password: b"pass\xff".to_vec()
+            }
+        );
+        let debug = format!("{credentials:?}");
+        assert!(
+            debug.contains(r#""us\xffr""#) && !debug.contains(r"pass\xff"),
+            "{debug}"
+        );
+        assert_eq!(printable("josé".as_bytes()), "\"josé\"");
     }
 
     #[test]
@@ -192,7 +240,7 @@ mod tests {
             frames(&[b"1.0", b"7", b"200", b"OK", b"admin", b""])
         );
         assert_eq!(
-            reply(b"7".to_vec(), Err("Unknown key")),
+            reply(b"7".to_vec(), Err((400, "Unknown key"))),
             frames(&[b"1.0", b"7", b"400", b"Unknown key", b"", b""])
         );
     }

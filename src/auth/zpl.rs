@@ -6,14 +6,19 @@
 /// (empty for a bare name, which opens a section).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Property {
+    /// The names from the top section down to this property: never empty, each made of
+    /// ZPL's name characters only.
     pub(crate) path: Vec<String>,
+    /// The value with its quotes and trailing comment removed; empty for a bare name.
     pub(crate) value: String,
 }
 
 /// What is wrong with a ZPL text, and on which line (from 1).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct ZplError {
+    /// The line the problem is on, counting from 1.
     pub(crate) line: usize,
+    /// What is wrong, as a phrase for an error message (quoting the offending text).
     pub(crate) what: String,
 }
 

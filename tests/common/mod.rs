@@ -7,13 +7,16 @@
 //! - [`Ping`] is a liveness probe that needs the worker thread: two coroutines bouncing a token
 //!   through may channels every millisecond. Used to prove that a parked call leaves the worker free.
 //! - [`logs`] captures log lines, to check what the crate logs; [`fds`] makes pipes for the
-//!   poll tests; [`full`] sockets whose peer is full (those whose POLLOUT lies above all).
+//!   poll tests; [`full`] sockets whose peer is full (those whose POLLOUT lies above all);
+//!   [`zap`] talks ZAP to an authenticator directly.
 
 #![allow(dead_code)]
 
 pub mod fds;
 pub mod full;
-pub mod logs;
+#[allow(unused_imports)] // not every test binary checks logs
+pub use zmqloop_fixtures::logs;
+pub mod zap;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Once};

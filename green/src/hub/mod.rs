@@ -104,7 +104,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use self::core::{current_hub, HubCore, TaskKey, Wait};
-pub(crate) use self::core::{in_task, with_current};
+pub(crate) use self::core::{current_id, in_task, with_current};
 pub(crate) use self::registration::{FdRegistration, FdWake};
 use self::remote::Remote;
 use self::watchdog::Watchdog;

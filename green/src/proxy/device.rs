@@ -274,6 +274,11 @@ impl DeviceHandle {
     /// Stops the device and waits for it (parking only the caller inside a coroutine).
     /// Returns how the device ended: `Ok` when stopped by this call, or the error that had
     /// stopped it before (ETERM...).
+    ///
+    /// # Panics
+    /// With the device's panic; and, rather than wait for good, where no wait could end: a
+    /// device started in a hub task, stopped on that hub's thread outside its tasks (see
+    /// [`Task::can_join_here`]).
     pub fn stop(self) -> Result<()> {
         if !self.forwarding.is_finished() {
             let control = self.control.lock().unwrap_or_else(|e| e.into_inner());
