@@ -42,7 +42,8 @@ pub(crate) struct MonitorLinks {
 pub(crate) struct Link {
     /// The monitored libzmq socket while monitoring through this link is on. Invariant: while
     /// `Some`, the pointer is an open socket: every path that closes the monitored socket (or
-    /// starts another monitor on it) takes it out first, under this lock.
+    /// starts another monitor on it) takes it out first, under this lock, and whoever takes it
+    /// out keeps holding the lock for as long as it uses the pointer.
     target: Mutex<Option<Target>>,
 }
 
@@ -62,9 +63,16 @@ impl Link {
 
     /// Turns monitoring through this link off, if it still is on.
     fn stop(&self) {
-        if let Some(target) = self.lock().take() {
-            stop_monitoring(target.0);
+        // The guard is named so that it lives to the end of this function: the socket's own
+        // close waits for this lock before it closes the socket (see `Link::target`).
+        let mut target = self.lock();
+        if let Some(Target(socket)) = target.take() {
+            // SAFETY: `socket` was in the link until just now, so it is open; `target` (the
+            // guard) is held across the call, so the socket's close, which takes it out under
+            // the same lock, cannot run until monitoring is off.
+            unsafe { stop_monitoring(socket) };
         }
+        drop(target);
     }
 }
 
@@ -96,9 +104,13 @@ impl MonitorLinks {
 
 /// `zmq_socket_monitor(socket, NULL, 0)`: stops the socket's monitor (libzmq closes its hidden
 /// PAIR, after sending `MONITOR_STOPPED` if that event was asked for).
-fn stop_monitoring(socket: *mut c_void) {
-    // SAFETY: callers pass an open socket (see `Link::target` and `Target`); a null endpoint
-    // is libzmq's documented-in-code way to deregister the monitor.
+///
+/// # Safety
+/// `socket` is an open libzmq socket, and stays open until this returns: the caller owns it
+/// (`&self` of its `Socket`) or holds the lock of the [`Link`] it came from.
+unsafe fn stop_monitoring(socket: *mut c_void) {
+    // SAFETY: the caller keeps `socket` open for the call (above); a null endpoint is
+    // libzmq's documented-in-code way to deregister the monitor.
     let rc = unsafe { zmq_sys::zmq_socket_monitor(socket, std::ptr::null(), 0) };
     if rc == -1 {
         // ETERM: the context's termination already stopped the monitor.
@@ -170,7 +182,8 @@ impl Socket {
         let endpoint = next_endpoint();
         self.replace_monitor(|| self.inner.monitor(&endpoint, events))?;
         if let Err(err) = monitor.connect(&endpoint) {
-            stop_monitoring(self.raw);
+            // SAFETY: `self.raw` is this socket's own pointer, open while `&self` lives.
+            unsafe { stop_monitoring(self.raw) };
             return Err(err);
         }
         let link = Arc::new(Link {
@@ -199,7 +212,8 @@ impl Socket {
     /// ```
     pub fn disable_monitor(&self) -> Result<()> {
         self.replace_monitor(|| {
-            stop_monitoring(self.raw);
+            // SAFETY: `self.raw` is this socket's own pointer, open while `&self` lives.
+            unsafe { stop_monitoring(self.raw) };
             Ok(())
         })
     }
