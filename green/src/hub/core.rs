@@ -173,6 +173,34 @@ pub(crate) struct HubCore {
     pub(crate) watch: Option<Arc<Watch>>,
 }
 
+/// One task's turn on the hub thread: the task is `CURRENT_TASK` and, with the blocking
+/// detector on, its turn is open in the [`Watch`]. Dropping it ends both, so a resume that
+/// unwinds cannot leave the watchdog seeing a turn that never ends.
+struct TaskTurn<'a> {
+    /// `CURRENT_TASK` before this turn, put back when it ends.
+    outer: Option<TaskKey>,
+    /// The watch and the turn's stamp (from `Watch::turn_begins`), while the detector is on.
+    watched: Option<(&'a Watch, u64)>,
+}
+
+impl<'a> TaskTurn<'a> {
+    /// Makes task `key` (id `id`) the current task and opens its turn in `watch`.
+    fn begin(key: TaskKey, id: u64, watch: Option<&'a Watch>) -> TaskTurn<'a> {
+        let outer = CURRENT_TASK.with(|current| current.replace(Some(key)));
+        let watched = watch.map(|watch| (watch, watch.turn_begins(id)));
+        TaskTurn { outer, watched }
+    }
+}
+
+impl Drop for TaskTurn<'_> {
+    fn drop(&mut self) {
+        if let Some((watch, stamp)) = self.watched {
+            watch.turn_ends(stamp);
+        }
+        CURRENT_TASK.with(|current| current.set(self.outer));
+    }
+}
+
 thread_local! {
     /// The hub running on this thread, while it runs.
     static CURRENT_HUB: Cell<*const HubCore> = const { Cell::new(std::ptr::null()) };
@@ -493,16 +521,9 @@ impl HubCore {
                 slot.id,
             )
         };
-        let outer = CURRENT_TASK.with(|current| current.replace(Some(key)));
-        let watched = self
-            .watch
-            .as_ref()
-            .map(|watch| (watch, watch.turn_begins(id)));
+        let turn = TaskTurn::begin(key, id, self.watch.as_deref());
         let outcome = task.resume(why);
-        if let Some((watch, turn)) = watched {
-            watch.turn_ends(turn);
-        }
-        CURRENT_TASK.with(|current| current.set(outer));
+        drop(turn);
         let mut state = self.state.borrow_mut();
         match outcome {
             CoroutineResult::Yield(()) => state.slot_mut(key).task = Some(task),

@@ -154,9 +154,9 @@ impl Builder {
     /// a watchdog thread logs a warning once per incident and counts it
     /// ([`Hub::blocked_incidents`]). See "Blocking detection" in the [module docs](self).
     ///
-    /// Off, it costs nothing; on, the hub thread makes three plain atomic stores and two loads
-    /// per task switch (about 4 ns, see the README's Performance section) and the watchdog
-    /// thread wakes every `limit / 4`.
+    /// Off, it costs nothing; on, the hub thread makes two plain atomic stores, one `SeqCst`
+    /// store (an `xchg` on x86-64) and two loads per task switch (see the README's Performance
+    /// section) and the watchdog thread wakes every `limit / 4`.
     ///
     /// ```
     /// use std::time::Duration;
