@@ -508,7 +508,8 @@ fn disable_monitor_stops_the_events_and_the_monitor_socket_refuses_to_disconnect
         common::bind_tcp(&socket);
         expect_nothing(&events);
         socket.disable_monitor().unwrap(); // not monitored: nothing to do
-                                           // The monitor socket, no longer linked, can be closed before the socket it watched.
+
+        // The monitor socket, no longer linked, can be closed before the socket it watched.
         drop(events);
         provoke_events(&ctx, &socket);
     });
