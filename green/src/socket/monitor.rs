@@ -16,8 +16,15 @@
 //! monitoring off (`zmq_socket_monitor(socket, NULL, 0)`) before anything is closed, so the
 //! hidden PAIR never outlives its reader. Context termination stops monitoring inside libzmq
 //! (every socket gets ETERM and drops its monitor), so closing in any order is safe.
+//!
+//! # The end of the events
+//! Once monitoring stops, libzmq sends nothing more, and a reader waiting for an event would
+//! wait forever. So `get_monitor_socket` always asks libzmq for `MONITOR_STOPPED`, its last
+//! word, and the reader's side ([`Reading`]) remembers it: `recv_monitor_message` hands it on
+//! only to a reader that asked for it, and from then on (or at once, for a reader that did
+//! not ask) answers `ENOTCONN` instead of waiting.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::os::raw::c_void;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -34,8 +41,21 @@ pub(crate) struct MonitorLinks {
     /// last. Replaced by the next `get_monitor_socket`, taken by `monitor`, `disable_monitor`
     /// and the socket's close.
     monitored_by: RefCell<Option<Arc<Link>>>,
-    /// On a monitor socket made by `get_monitor_socket`: the link to the socket it monitors.
-    monitoring: Option<Arc<Link>>,
+    /// On a monitor socket made by `get_monitor_socket`: the monitoring it reads.
+    monitoring: Option<Reading>,
+}
+
+/// A monitor socket's end of its [`Link`]: what its reader asked for and whether the events
+/// have ended.
+struct Reading {
+    /// The link to the socket it monitors.
+    link: Arc<Link>,
+    /// The reader's mask has `MONITOR_STOPPED`. libzmq is always asked for it (it marks the
+    /// end of the events); readers that did not ask get `ENOTCONN` in its place.
+    shows_stopped: bool,
+    /// `MONITOR_STOPPED` has been received: libzmq has closed its end of the monitor
+    /// endpoint, nothing more can arrive, and every read answers `ENOTCONN`.
+    ended: Cell<bool>,
 }
 
 /// What a monitored socket and its monitor socket share.
@@ -83,8 +103,8 @@ impl MonitorLinks {
         if let Some(link) = self.monitored_by.get_mut().take() {
             link.stop();
         }
-        if let Some(link) = self.monitoring.take() {
-            link.stop();
+        if let Some(reading) = self.monitoring.take() {
+            reading.link.stop();
         }
     }
 
@@ -93,7 +113,7 @@ impl MonitorLinks {
     /// a reader.
     pub(crate) fn check_disconnect(&self) -> Result<()> {
         match &self.monitoring {
-            Some(link) if link.lock().is_some() => {
+            Some(reading) if reading.link.lock().is_some() => {
                 log::debug!("zmqloop: refused to disconnect a monitor socket in use");
                 Err(zmq::Error::EINVAL)
             }
@@ -150,6 +170,10 @@ impl Socket {
     /// nobody can read (libzmq #3575). Unread events queue without limit (the monitor socket's
     /// `RCVHWM` is 0) rather than stall libzmq's I/O thread. Calling this again replaces the
     /// previous monitor (which gets `MONITOR_STOPPED` if it asked for it, and nothing after).
+    /// When monitoring stops, a reader never waits for events that cannot come:
+    /// `recv_monitor_message` then answers `ENOTCONN` (after `MONITOR_STOPPED`, if `events`
+    /// has it). Since zmqloop asks libzmq for `MONITOR_STOPPED` in every case, a raw receive
+    /// on the monitor socket sees it even where `events` lacks it.
     ///
     /// Errors: `EINVAL` for events outside `0..=0xFFFF`, `ETERM` once the context is
     /// terminated, `ENOTSUP` on a socket made by [`Socket::from_raw`], which has no context
@@ -180,7 +204,8 @@ impl Socket {
         let mut monitor = context.socket(zmq::PAIR)?;
         monitor.set_rcvhwm(0)?;
         let endpoint = next_endpoint();
-        self.replace_monitor(|| self.inner.monitor(&endpoint, events))?;
+        let stopped = zmq::SocketEvent::MONITOR_STOPPED as i32;
+        self.replace_monitor(|| self.inner.monitor(&endpoint, events | stopped))?;
         if let Err(err) = monitor.connect(&endpoint) {
             // SAFETY: `self.raw` is this socket's own pointer, open while `&self` lives.
             unsafe { stop_monitoring(self.raw) };
@@ -190,14 +215,44 @@ impl Socket {
             target: Mutex::new(Some(Target(self.raw))),
         });
         *self.monitor_links.monitored_by.borrow_mut() = Some(link.clone());
-        monitor.monitor_links.monitoring = Some(link);
+        monitor.monitor_links.monitoring = Some(Reading {
+            link,
+            shows_stopped: events & stopped != 0,
+            ended: Cell::new(false),
+        });
         Ok(monitor)
+    }
+
+    /// On a monitor socket from `get_monitor_socket`: `ENOTCONN` once its events have ended
+    /// (see [`Reading`]). Other sockets: always `Ok`.
+    pub(crate) fn check_monitor_events_open(&self) -> Result<()> {
+        match &self.monitor_links.monitoring {
+            Some(reading) if reading.ended.get() => Err(zmq::Error::ENOTCONN),
+            _ => Ok(()),
+        }
+    }
+
+    /// Notes that `MONITOR_STOPPED` was received on this socket. On a monitor socket from
+    /// `get_monitor_socket` its events have now ended, and `ENOTCONN` stands in for the event
+    /// if its reader did not ask for it; on other sockets the event is the user's own.
+    pub(crate) fn monitor_stopped_received(&self) -> Result<()> {
+        let Some(reading) = &self.monitor_links.monitoring else {
+            return Ok(());
+        };
+        reading.ended.set(true);
+        if reading.shows_stopped {
+            Ok(())
+        } else {
+            Err(zmq::Error::ENOTCONN)
+        }
     }
 
     /// Stops monitoring this socket (pyzmq's `socket.disable_monitor`): libzmq closes its end
     /// of the monitor endpoint, after sending `MONITOR_STOPPED` if that event was asked for.
-    /// The monitor socket then receives nothing more and can be closed at leisure. Stopping a
-    /// socket that is not monitored does nothing.
+    /// The monitor socket then receives nothing more and can be closed at leisure; on one from
+    /// [`get_monitor_socket`](Socket::get_monitor_socket), `recv_monitor_message` answers
+    /// `ENOTCONN` once the events have ended. Stopping a socket that is not monitored does
+    /// nothing.
     ///
     /// ```
     /// use zmqloop_green as zmq;
@@ -209,6 +264,8 @@ impl Socket {
     /// socket.disable_monitor().unwrap();
     /// let stopped = recv_monitor_message(&events, 0).unwrap().unwrap();
     /// assert_eq!(stopped.event, zmq::SocketEvent::MONITOR_STOPPED);
+    /// // The events have ended: reading on fails at once instead of waiting forever.
+    /// assert_eq!(recv_monitor_message(&events, 0), Err(zmq::Error::ENOTCONN));
     /// ```
     pub fn disable_monitor(&self) -> Result<()> {
         self.replace_monitor(|| {
