@@ -12,7 +12,8 @@
 //! - The end of the events: however monitoring stops, a reader waiting for an event wakes
 //!   (`MONITOR_STOPPED` if it asked for it, then `ENOTCONN`), also in a hub task and on the
 //!   IOLoop, which passes on only the events asked for.
-//! - Bad input: replacing and disabling monitors, an invalid event mask, a raw socket,
+//! - Bad input: replacing and disabling monitors, an invalid event mask, the context's socket
+//!   limit (what a failed `get_monitor_socket` leaves of the previous monitor), a raw socket,
 //!   disconnecting a monitor socket.
 
 mod common;
@@ -664,6 +665,44 @@ fn an_invalid_event_mask_is_einval_and_keeps_the_current_monitor() {
         // Still linked: closing the monitor socket first stops monitoring (else this hangs).
         drop(events);
         provoke_events(&ctx, &socket);
+    });
+}
+
+#[test]
+fn a_monitor_socket_that_cannot_be_made_keeps_the_current_monitor() {
+    run(|| {
+        let ctx = zmq::Context::new();
+        // Room for the socket and its first monitor (the monitor socket, libzmq's end).
+        ctx.set_max_sockets(3).unwrap();
+        let socket = ctx.socket(zmq::DEALER).unwrap();
+        let events = socket.get_monitor_socket(SocketEvent::ALL as i32).unwrap();
+        assert_eq!(
+            socket.get_monitor_socket(SocketEvent::ALL as i32).map(drop),
+            Err(zmq::Error::EMFILE)
+        );
+        let endpoint = common::bind_tcp(&socket);
+        expect(&events, LISTENING, &endpoint);
+    });
+}
+
+#[test]
+fn when_libzmq_cannot_make_its_end_of_a_new_monitor_the_previous_one_has_ended() {
+    run(|| {
+        let ctx = zmq::Context::new();
+        // Room for the socket, its first monitor and the next monitor socket, not for
+        // libzmq's end of the next monitor: libzmq stops the first monitor before it fails
+        // (the first one's end keeps its place until its reader takes note of the stop).
+        ctx.set_max_sockets(4).unwrap();
+        let socket = ctx.socket(zmq::DEALER).unwrap();
+        let events = socket.get_monitor_socket(CONNECTED as i32).unwrap();
+        assert_eq!(
+            socket.get_monitor_socket(SocketEvent::ALL as i32).map(drop),
+            Err(zmq::Error::EMFILE)
+        );
+        expect_ended(&events);
+        // The order that hangs while a monitor is left without its reader.
+        drop(events);
+        drop(socket);
     });
 }
 

@@ -175,10 +175,21 @@ impl Socket {
     /// has it). Since zmqloop asks libzmq for `MONITOR_STOPPED` in every case, a raw receive
     /// on the monitor socket sees it even where `events` lacks it.
     ///
-    /// Errors: `EINVAL` for events outside `0..=0xFFFF`, `ETERM` once the context is
-    /// terminated, `ENOTSUP` on a socket made by [`Socket::from_raw`], which has no context
-    /// to create the monitor socket in. Disconnecting the monitor socket fails with `EINVAL`
-    /// while monitoring through it is on.
+    /// Disconnecting the monitor socket fails with `EINVAL` while monitoring through it is on.
+    ///
+    /// # Errors
+    /// `EINVAL` for events outside `0..=0xFFFF`, `ENOTSUP` on a socket made by
+    /// [`Socket::from_raw`] (it has no context to create the monitor socket in), `EMFILE` when
+    /// the context's socket limit leaves no room for the two sockets of a monitor (the monitor
+    /// socket and libzmq's end of the monitor endpoint), `ETERM` once the context is being
+    /// terminated.
+    ///
+    /// A previous monitor is replaced only by a call that succeeds, except where libzmq has
+    /// already stopped it when the error comes: libzmq stops the previous monitor before it
+    /// creates its end of the new one, so `EMFILE` for that end, or `ETERM` from the monitor
+    /// socket's connection (the one way it can fail: the context's termination, which stops
+    /// every monitor anyway), leaves this socket unmonitored. The previous monitor's reader
+    /// then sees the end of its events, as after any stop.
     ///
     /// ```
     /// use zmqloop_green as zmq;
@@ -200,13 +211,34 @@ impl Socket {
     /// assert_eq!(accepted.event, zmq::SocketEvent::ACCEPTED);
     /// ```
     pub fn get_monitor_socket(&self, events: i32) -> Result<Socket> {
+        self.get_monitor_socket_with(events, |monitor, endpoint| monitor.connect(endpoint))
+    }
+
+    /// [`get_monitor_socket`](Socket::get_monitor_socket), connecting the monitor socket to
+    /// the monitor endpoint with `connect` (unit tests make it fail).
+    ///
+    /// The order is libzmq's bind (in `zmq_socket_monitor`), then our connect. Connecting
+    /// first would keep a previous monitor when the connect fails, but would leave a pending
+    /// inproc connection in the context whenever `zmq_socket_monitor` then fails (`EMFILE`,
+    /// `ETERM`): libzmq keeps those until the context's termination, which then creates one
+    /// socket per pending connection and asserts that it could (an abort at the socket
+    /// limit), or, if the termination has already passed that step, waits forever for the
+    /// monitor socket. The connect after the bind fails only when the context is being
+    /// terminated, and then every monitor stops anyway.
+    fn get_monitor_socket_with(
+        &self,
+        events: i32,
+        connect: impl FnOnce(&Socket, &str) -> Result<()>,
+    ) -> Result<Socket> {
         let context = self.context.as_ref().ok_or(zmq::Error::ENOTSUP)?;
         let mut monitor = context.socket(zmq::PAIR)?;
         monitor.set_rcvhwm(0)?;
         let endpoint = next_endpoint();
         let stopped = zmq::SocketEvent::MONITOR_STOPPED as i32;
         self.replace_monitor(|| self.inner.monitor(&endpoint, events | stopped))?;
-        if let Err(err) = monitor.connect(&endpoint) {
+        if let Err(err) = connect(&monitor, &endpoint) {
+            // The context is being terminated: libzmq's MONITOR_STOPPED, which nobody can
+            // read, fails with ETERM instead of waiting for a reader.
             // SAFETY: `self.raw` is this socket's own pointer, open while `&self` lives.
             unsafe { stop_monitoring(self.raw) };
             return Err(err);
@@ -278,7 +310,9 @@ impl Socket {
     /// Runs `start`, which starts or stops a monitor on this socket, while the link to the
     /// current `get_monitor_socket` monitor (if any) is held, so that its monitor socket cannot
     /// stop the new monitor; once `start` succeeds that link is ended (libzmq has already
-    /// stopped its monitor). If `start` fails, the current monitor stays as it was.
+    /// stopped its monitor). If `start` fails, the link stays: its monitor runs on, unless
+    /// libzmq stopped it before failing (see `get_monitor_socket`), and then stopping it
+    /// again through the link does nothing.
     fn replace_monitor(&self, start: impl FnOnce() -> Result<()>) -> Result<()> {
         let current = self.monitor_links.monitored_by.borrow_mut().take();
         let mut target = current.as_ref().map(|link| link.lock());
@@ -292,5 +326,47 @@ impl Socket {
             }
         }
         started
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use crate::monitor::recv_monitor_message;
+    use crate::{Context, SocketEvent};
+
+    /// The monitor socket's connection fails only while the context is being terminated:
+    /// played for real, by shutting the context down just before it. Runs on a thread of its
+    /// own, so that a hang fails the test instead of stalling it.
+    #[test]
+    fn a_monitor_socket_that_cannot_connect_is_eterm_and_ends_the_previous_monitor() {
+        let (done, finished) = mpsc::channel();
+        std::thread::spawn(move || {
+            let ctx = Context::new();
+            let socket = ctx.socket(zmq::DEALER).unwrap();
+            let previous = socket
+                .get_monitor_socket(SocketEvent::CONNECTED as i32)
+                .unwrap();
+            let failed = socket.get_monitor_socket_with(SocketEvent::ALL as i32, |monitor, to| {
+                ctx.shutdown();
+                monitor.connect(to)
+            });
+            assert_eq!(failed.map(drop), Err(zmq::Error::ETERM));
+            // libzmq stopped the previous monitor before the failure: its reader sees the end.
+            assert_eq!(
+                recv_monitor_message(&previous, zmq::DONTWAIT),
+                Err(zmq::Error::ENOTCONN)
+            );
+            // The order that hangs while a monitor is left without its reader.
+            drop(previous);
+            drop(socket);
+            drop(ctx);
+            done.send(()).unwrap();
+        });
+        finished
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the test body finished (a panic or a hang otherwise)");
     }
 }
