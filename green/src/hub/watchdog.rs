@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 /// What the hub thread and its watchdog thread share.
 pub(crate) struct Watch {
-    /// The longest turn that is not an incident.
+    /// The longest turn that is not an incident (at least 1 ms, `Builder::max_blocking_time`).
     max_blocking_time: Duration,
     /// Turn stamp, written only by the hub thread: `2n + 1` during the hub's n-th task turn,
     /// `2n + 2` after it (so odd = a task is running). Stored with `Release` after `task`; the
@@ -226,7 +226,9 @@ struct Tracked {
 /// Keeps a task's name registered while the task lives (it is dropped when the task's body
 /// ends, returns, panics or unwinds on cancellation).
 pub(crate) struct TaskName {
+    /// The watch whose registry holds the name.
     watch: Arc<Watch>,
+    /// The task named: its entry in `watch.names` lives as long as this guard.
     task_id: u64,
 }
 
@@ -238,9 +240,11 @@ impl Drop for TaskName {
 
 /// The watchdog thread of one hub; dropping it stops and joins the thread.
 pub(crate) struct Watchdog {
+    /// The state shared with the hub thread (`HubCore::watch`) and the watchdog thread.
     watch: Arc<Watch>,
-    /// Dropped to stop the thread (its wait ends with `Disconnected`).
+    /// Dropped to stop the thread (its wait ends with `Disconnected`); `Some` until `drop`.
     stop: Option<mpsc::Sender<()>>,
+    /// The watchdog thread, joined by `drop` once `stop` is gone; `Some` until then.
     thread: Option<JoinHandle<()>>,
 }
 
