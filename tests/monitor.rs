@@ -9,12 +9,20 @@
 //! - Teardown never hangs (libzmq #3575): the monitored socket, the monitor socket and the
 //!   context closed in each of the six orders, with events provoked on libzmq's I/O thread
 //!   after each step; unread events never stall the I/O thread.
-//! - Bad input: replacing and disabling monitors, an invalid event mask, a raw socket,
+//! - The end of the events: however monitoring stops, a reader waiting for an event wakes
+//!   (`MONITOR_STOPPED` if it asked for it, then `ENOTCONN`), also in a hub task and on the
+//!   IOLoop, which passes on only the events asked for.
+//! - Bad input: replacing and disabling monitors, an invalid event mask, the context's socket
+//!   limit (what a failed `get_monitor_socket` leaves of the previous monitor), a raw socket,
 //!   disconnecting a monitor socket.
 
 mod common;
-use common::{join, run, zmq, Ping};
-use zmq::monitor::{recv_monitor_message, EventValue, MonitorEvent};
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use common::{join, run, run_within, zmq, Ping};
+use zmq::monitor::{recv_monitor_message, EventValue, MalformedEvent, MonitorEvent};
 use zmq::SocketEvent::{self, *};
 use zmqloop::eventloop::{IOLoop, ZmqStream};
 use zmqloop::green::hub::{self, Hub};
@@ -42,6 +50,17 @@ fn expect_nothing(monitor: &zmq::Socket) {
     match recv_monitor_message(monitor, zmq::DONTWAIT) {
         Err(zmq::Error::EAGAIN) => {}
         other => panic!("expected no event, got {other:?}"),
+    }
+}
+
+/// The events of `monitor` have ended: reads fail at once, blocking or not.
+fn expect_ended(monitor: &zmq::Socket) {
+    for flags in [0, zmq::DONTWAIT] {
+        assert_eq!(
+            recv_monitor_message(monitor, flags),
+            Err(zmq::Error::ENOTCONN),
+            "the end of the events, flags {flags}"
+        );
     }
 }
 
@@ -351,7 +370,7 @@ fn close_in_order(order: [Part; 3]) {
                                 break;
                             }
                         }
-                        expect_nothing(monitor);
+                        expect_ended(monitor);
                     }
                 }
                 Part::Monitor => {
@@ -506,11 +525,124 @@ fn disable_monitor_stops_the_events_and_the_monitor_socket_refuses_to_disconnect
         socket.disable_monitor().unwrap();
         expect(&events, MONITOR_STOPPED, "");
         common::bind_tcp(&socket);
-        expect_nothing(&events);
+        expect_ended(&events);
         socket.disable_monitor().unwrap(); // not monitored: nothing to do
-                                           // The monitor socket, no longer linked, can be closed before the socket it watched.
+
+        // The monitor socket, no longer linked, can be closed before the socket it watched.
         drop(events);
         provoke_events(&ctx, &socket);
+    });
+}
+
+/// A way for monitoring through a `get_monitor_socket` monitor to stop.
+#[derive(Clone, Copy, Debug)]
+enum Stop {
+    /// The monitored socket is closed.
+    CloseMonitored,
+    /// `disable_monitor`.
+    Disable,
+    /// A newer `get_monitor_socket` replaces the monitor.
+    Replace,
+}
+
+/// Stops the monitoring of `socket` in the way `stop` says; returns what must stay open
+/// until the test ends.
+fn stop_monitoring(socket: zmq::Socket, stop: Stop) -> Vec<zmq::Socket> {
+    match stop {
+        Stop::CloseMonitored => {
+            drop(socket);
+            Vec::new()
+        }
+        Stop::Disable => {
+            socket.disable_monitor().unwrap();
+            vec![socket]
+        }
+        Stop::Replace => {
+            let newer = socket.get_monitor_socket(CONNECTED as i32).unwrap();
+            vec![socket, newer]
+        }
+    }
+}
+
+/// What a reader parked on a monitor of `asked` events wakes with when monitoring stops the
+/// `stop` way, then checks that the events have ended. Without an end of the events the
+/// reader parks forever: the time limit fails the test.
+fn woken_reader(asked: i32, stop: Stop) -> zmq::Result<Result<MonitorEvent, MalformedEvent>> {
+    run_within(Duration::from_secs(10), move || {
+        let ctx = zmq::Context::new();
+        let socket = ctx.socket(zmq::DEALER).unwrap();
+        let events = socket.get_monitor_socket(asked).unwrap();
+        let reader = zmq::spawn(move || (recv_monitor_message(&events, 0), events));
+        may::coroutine::yield_now(); // one worker: the reader runs and parks first
+        let _open = stop_monitoring(socket, stop);
+        let (woke, events) = join(reader);
+        expect_ended(&events);
+        woke
+    })
+}
+
+#[test]
+fn a_reader_that_did_not_ask_for_monitor_stopped_wakes_when_monitoring_stops() {
+    for stop in [Stop::CloseMonitored, Stop::Disable, Stop::Replace] {
+        let woke = woken_reader(CONNECTED as i32, stop);
+        assert_eq!(woke, Err(zmq::Error::ENOTCONN), "{stop:?}");
+    }
+}
+
+#[test]
+fn a_reader_that_asked_for_monitor_stopped_gets_it_and_then_the_end() {
+    for stop in [Stop::CloseMonitored, Stop::Disable, Stop::Replace] {
+        let woke = woken_reader(mask(&[CONNECTED, MONITOR_STOPPED]), stop);
+        assert_eq!(woke.unwrap().unwrap().event, MONITOR_STOPPED, "{stop:?}");
+    }
+}
+
+#[test]
+fn a_hub_task_waiting_for_events_wakes_when_the_monitored_socket_closes() {
+    common::on_thread(Duration::from_secs(10), || {
+        let hub = Hub::new().unwrap();
+        let ctx = zmq::Context::new();
+        let socket = ctx.socket(zmq::DEALER).unwrap();
+        let events = socket.get_monitor_socket(CONNECTED as i32).unwrap();
+        let reader = hub.spawn(move || recv_monitor_message(&events, 0));
+        hub.spawn(move || {
+            hub::yield_now(); // the reader parks first
+            drop(socket);
+        });
+        hub.run();
+        assert_eq!(
+            reader.try_join().unwrap().unwrap(),
+            Err(zmq::Error::ENOTCONN)
+        );
+    });
+}
+
+#[test]
+fn the_ioloop_passes_on_only_the_events_asked_for() {
+    common::on_thread(common::LIMIT, || {
+        let ctx = zmq::Context::new();
+        let ioloop = IOLoop::new().unwrap();
+        let cases = [
+            (mask(&[LISTENING]), vec![LISTENING]),
+            (
+                mask(&[LISTENING, MONITOR_STOPPED]),
+                vec![LISTENING, MONITOR_STOPPED],
+            ),
+        ];
+        for (asked, expected) in cases {
+            let server = ctx.socket(zmq::ROUTER).unwrap();
+            let events =
+                ZmqStream::new(server.get_monitor_socket(asked).unwrap(), &ioloop).unwrap();
+            let seen = Rc::new(RefCell::new(Vec::new()));
+            let log = seen.clone();
+            events.on_monitor_event(move |event| log.borrow_mut().push(event.event));
+            common::bind_tcp(&server);
+            server.disable_monitor().unwrap();
+            // Both messages are queued (libzmq is always asked for MONITOR_STOPPED): handled
+            // now, both are read, and only what the mask asked for reaches the callback.
+            assert_eq!(events.flush(zmq::POLLIN, None), 2);
+            assert_eq!(*seen.borrow(), expected);
+        }
     });
 }
 
@@ -533,6 +665,44 @@ fn an_invalid_event_mask_is_einval_and_keeps_the_current_monitor() {
         // Still linked: closing the monitor socket first stops monitoring (else this hangs).
         drop(events);
         provoke_events(&ctx, &socket);
+    });
+}
+
+#[test]
+fn a_monitor_socket_that_cannot_be_made_keeps_the_current_monitor() {
+    run(|| {
+        let ctx = zmq::Context::new();
+        // Room for the socket and its first monitor (the monitor socket, libzmq's end).
+        ctx.set_max_sockets(3).unwrap();
+        let socket = ctx.socket(zmq::DEALER).unwrap();
+        let events = socket.get_monitor_socket(SocketEvent::ALL as i32).unwrap();
+        assert_eq!(
+            socket.get_monitor_socket(SocketEvent::ALL as i32).map(drop),
+            Err(zmq::Error::EMFILE)
+        );
+        let endpoint = common::bind_tcp(&socket);
+        expect(&events, LISTENING, &endpoint);
+    });
+}
+
+#[test]
+fn when_libzmq_cannot_make_its_end_of_a_new_monitor_the_previous_one_has_ended() {
+    run(|| {
+        let ctx = zmq::Context::new();
+        // Room for the socket, its first monitor and the next monitor socket, not for
+        // libzmq's end of the next monitor: libzmq stops the first monitor before it fails
+        // (the first one's end keeps its place until its reader takes note of the stop).
+        ctx.set_max_sockets(4).unwrap();
+        let socket = ctx.socket(zmq::DEALER).unwrap();
+        let events = socket.get_monitor_socket(CONNECTED as i32).unwrap();
+        assert_eq!(
+            socket.get_monitor_socket(SocketEvent::ALL as i32).map(drop),
+            Err(zmq::Error::EMFILE)
+        );
+        expect_ended(&events);
+        // The order that hangs while a monitor is left without its reader.
+        drop(events);
+        drop(socket);
     });
 }
 

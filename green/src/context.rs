@@ -171,6 +171,20 @@ impl Context {
         self.raw.is_terminating()
     }
 
+    /// `zmq_ctx_shutdown`: every socket's next call fails with ETERM, and nothing waits (for
+    /// unit tests that need a termination under way at a given point).
+    #[cfg(test)]
+    pub(crate) fn shutdown(&self) {
+        self.raw
+            .with_live(|ctx| {
+                // SAFETY: `with_live` passes the context only while it is not terminated.
+                let rc = unsafe { zmq_sys::zmq_ctx_shutdown(ctx) };
+                assert_eq!(rc, 0, "zmq_ctx_shutdown: {}", zmq_errno());
+                Ok(())
+            })
+            .unwrap();
+    }
+
     fn get_option(&self, option: u32) -> Result<i32> {
         self.raw.with_live(|ctx| {
             // SAFETY: `with_live` passes the context only while it is not terminated.

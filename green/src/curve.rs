@@ -29,6 +29,10 @@ pub enum CryptoLibrary {
     /// tweetnacl, bundled with libzmq (`ZMQ_USE_TWEETNACL`): compiled with nothing to install,
     /// but libzmq's fallback, never audited and slower than libsodium.
     Tweetnacl,
+    /// Not one this crate's build script chose: libzmq has CURVE, but the C++ flags the build
+    /// script read named no crypto library (CURVE was turned on some other way, for instance
+    /// defines in `CXX` itself), so whatever backs it was linked by other means.
+    Unknown,
 }
 
 impl fmt::Display for CryptoLibrary {
@@ -36,6 +40,7 @@ impl fmt::Display for CryptoLibrary {
         f.write_str(match self {
             CryptoLibrary::Libsodium => "libsodium",
             CryptoLibrary::Tweetnacl => "tweetnacl",
+            CryptoLibrary::Unknown => "an unknown library",
         })
     }
 }
@@ -53,13 +58,20 @@ const LINKED: &str = env!("ZMQLOOP_CURVE_CRYPTO");
 
 /// The crypto library backing CURVE, or `None` if this libzmq has no CURVE.
 pub fn library() -> Option<CryptoLibrary> {
-    if zmq::has("curve") != Some(true) {
+    library_of(zmq::has("curve") == Some(true), LINKED)
+}
+
+/// The crypto library backing CURVE, from whether libzmq has it and what the build script
+/// linked (`ZMQLOOP_CURVE_CRYPTO`: `tweetnacl`, `libsodium` or `none`).
+fn library_of(has_curve: bool, linked: &str) -> Option<CryptoLibrary> {
+    if !has_curve {
         return None;
     }
-    match LINKED {
-        "libsodium" => Some(CryptoLibrary::Libsodium),
-        _ => Some(CryptoLibrary::Tweetnacl),
-    }
+    Some(match linked {
+        "libsodium" => CryptoLibrary::Libsodium,
+        "tweetnacl" => CryptoLibrary::Tweetnacl,
+        _ => CryptoLibrary::Unknown,
+    })
 }
 
 /// The crypto library backing CURVE, or an error of kind `Unsupported` whose text is [`FIX`].
@@ -96,6 +108,19 @@ mod tests {
         assert_eq!(require().unwrap().to_string(), "tweetnacl");
         let pair = zmq::CurveKeyPair::new().unwrap();
         assert_ne!(pair.public_key, pair.secret_key);
+    }
+
+    #[test]
+    fn the_library_is_the_one_the_build_script_linked_and_only_that() {
+        use CryptoLibrary::*;
+        assert_eq!(library_of(true, "tweetnacl"), Some(Tweetnacl));
+        assert_eq!(library_of(true, "libsodium"), Some(Libsodium));
+        // CURVE that the build script did not turn on: nothing it linked backs it.
+        assert_eq!(library_of(true, "none"), Some(Unknown));
+        assert_eq!(Unknown.to_string(), "an unknown library");
+        for linked in ["tweetnacl", "libsodium", "none"] {
+            assert_eq!(library_of(false, linked), None, "{linked}");
+        }
     }
 
     #[test]

@@ -180,6 +180,12 @@ impl std::error::Error for MalformedEvent {}
 /// after `RCVTIMEO`, `ETERM`...) and the inner one the parse: `Err` holds a message that is
 /// not a monitor event, whole.
 ///
+/// On a monitor socket from [`Socket::get_monitor_socket`], the end of the events is an error
+/// too, so that no reader waits for events that cannot come: once monitoring has stopped (the
+/// monitored socket closed, [`Socket::disable_monitor`], a newer monitor replacing this one),
+/// a reader that asked for `MONITOR_STOPPED` receives it, and after it every call fails at
+/// once with `ENOTCONN`; a reader that did not ask gets `ENOTCONN` in its place.
+///
 /// ```
 /// use zmqloop_green as zmq;
 /// use zmq::monitor::recv_monitor_message;
@@ -194,7 +200,37 @@ pub fn recv_monitor_message(
     socket: &Socket,
     flags: i32,
 ) -> Result<std::result::Result<MonitorEvent, MalformedEvent>> {
-    socket.recv_multipart(flags).map(MonitorEvent::from_frames)
+    socket.check_monitor_events_open()?;
+    let frames = socket.recv_multipart(flags)?;
+    read_monitor_message(socket, frames)
+}
+
+/// What [`recv_monitor_message`] makes of `frames`, a message received on the monitor socket
+/// `socket` another way (a `ZmqStream`'s `on_recv`): the event or the malformed message, or
+/// `ENOTCONN` for the end of the events that stands in for a `MONITOR_STOPPED` the reader
+/// did not ask for.
+///
+/// ```
+/// use zmqloop_green as zmq;
+/// use zmq::monitor::read_monitor_message;
+///
+/// let ctx = zmq::Context::new();
+/// let socket = ctx.socket(zmq::DEALER).unwrap();
+/// let events = socket.get_monitor_socket(zmq::SocketEvent::CONNECTED as i32).unwrap();
+/// socket.disable_monitor().unwrap();
+/// // libzmq's last word, which this reader did not ask for, is the end of its events.
+/// let frames = events.recv_multipart(0).unwrap();
+/// assert_eq!(read_monitor_message(&events, frames), Err(zmq::Error::ENOTCONN));
+/// ```
+pub fn read_monitor_message(
+    socket: &Socket,
+    frames: Vec<Vec<u8>>,
+) -> Result<std::result::Result<MonitorEvent, MalformedEvent>> {
+    let message = MonitorEvent::from_frames(frames);
+    if matches!(&message, Ok(event) if event.event == SocketEvent::MONITOR_STOPPED) {
+        socket.monitor_stopped_received()?;
+    }
+    Ok(message)
 }
 
 /// The name of a `ZMQ_PROTOCOL_ERROR_*` code (the value of `HANDSHAKE_FAILED_PROTOCOL`),

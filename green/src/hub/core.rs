@@ -173,6 +173,62 @@ pub(crate) struct HubCore {
     pub(crate) watch: Option<Arc<Watch>>,
 }
 
+/// One task's turn on the hub thread: the task is `CURRENT_TASK` and, with the blocking
+/// detector on, its turn is open in the [`Watch`]. Dropping it ends both, so a resume that
+/// unwinds cannot leave the watchdog seeing a turn that never ends.
+struct TaskTurn<'a> {
+    /// `CURRENT_TASK` before this turn, put back when it ends.
+    outer: Option<TaskKey>,
+    /// The watch and the turn's stamp (from `Watch::turn_begins`), while the detector is on.
+    watched: Option<(&'a Watch, u64)>,
+}
+
+impl<'a> TaskTurn<'a> {
+    /// Makes task `key` (id `id`) the current task and opens its turn in `watch`.
+    fn begin(key: TaskKey, id: u64, watch: Option<&'a Watch>) -> TaskTurn<'a> {
+        let outer = CURRENT_TASK.with(|current| current.replace(Some(key)));
+        let watched = watch.map(|watch| (watch, watch.turn_begins(id)));
+        TaskTurn { outer, watched }
+    }
+}
+
+impl Drop for TaskTurn<'_> {
+    fn drop(&mut self) {
+        if let Some((watch, stamp)) = self.watched {
+            watch.turn_ends(stamp);
+        }
+        CURRENT_TASK.with(|current| current.set(self.outer));
+    }
+}
+
+/// A hub's run on this thread: `CURRENT_HUB` points to the hub from `enter` until the drop,
+/// which also runs when the run unwinds (a task's or a remote job's panic), so the pointer
+/// never outlives the run.
+struct RunningHub;
+
+impl RunningHub {
+    /// Makes `hub` the running hub of this thread.
+    ///
+    /// # Panics
+    /// If another hub is running on this thread (its pointer stays in place).
+    fn enter(hub: &HubCore) -> RunningHub {
+        CURRENT_HUB.with(|current| {
+            assert!(
+                current.get().is_null(),
+                "zmqloop hub: another hub is already running on this thread"
+            );
+            current.set(hub);
+        });
+        RunningHub
+    }
+}
+
+impl Drop for RunningHub {
+    fn drop(&mut self) {
+        CURRENT_HUB.with(|current| current.set(std::ptr::null()));
+    }
+}
+
 thread_local! {
     /// The hub running on this thread, while it runs.
     static CURRENT_HUB: Cell<*const HubCore> = const { Cell::new(std::ptr::null()) };
@@ -193,8 +249,9 @@ pub(crate) fn in_task() -> bool {
 pub(crate) fn with_current<R>(f: impl FnOnce(&HubCore) -> R) -> R {
     let hub = CURRENT_HUB.with(Cell::get);
     assert!(!hub.is_null(), "zmqloop hub: not inside a running hub");
-    // SAFETY: CURRENT_HUB is set only by `HubCore::run` for its own duration, on this thread,
-    // to an `HubCore` that `run` borrows, so it is alive here.
+    // SAFETY: CURRENT_HUB is set only by `HubCore::run` for its own duration (`RunningHub`
+    // clears it, also on unwinding), on this thread, to an `HubCore` that `run` borrows, so it
+    // is alive here.
     f(unsafe { &*hub })
 }
 
@@ -442,11 +499,7 @@ impl HubCore {
             !in_task(),
             "zmqloop hub: a hub cannot be run from inside a hub task (park or join instead)"
         );
-        let previous = CURRENT_HUB.with(|hub| hub.replace(self));
-        assert!(
-            previous.is_null(),
-            "zmqloop hub: another hub is already running on this thread"
-        );
+        let _running = RunningHub::enter(self);
         let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
         self.stopping.set(false);
         loop {
@@ -461,7 +514,6 @@ impl HubCore {
             self.wait_for_events(&mut events, timeout);
             self.expire_timers();
         }
-        CURRENT_HUB.with(|hub| hub.set(previous));
     }
 
     /// Resumes the tasks that are ready now (not those made ready meanwhile: I/O gets a turn
@@ -493,16 +545,9 @@ impl HubCore {
                 slot.id,
             )
         };
-        let outer = CURRENT_TASK.with(|current| current.replace(Some(key)));
-        let watched = self
-            .watch
-            .as_ref()
-            .map(|watch| (watch, watch.turn_begins(id)));
+        let turn = TaskTurn::begin(key, id, self.watch.as_deref());
         let outcome = task.resume(why);
-        if let Some((watch, turn)) = watched {
-            watch.turn_ends(turn);
-        }
-        CURRENT_TASK.with(|current| current.set(outer));
+        drop(turn);
         let mut state = self.state.borrow_mut();
         match outcome {
             CoroutineResult::Yield(()) => state.slot_mut(key).task = Some(task),
@@ -638,5 +683,28 @@ impl Tasks {
                 self.timers.push(Reverse((at, key.index, key.generation)));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run that unwinds (a raw core task has no `catch_unwind`; the public spawns add one)
+    /// leaves no hub pointer behind on the thread: a later green call would follow it.
+    #[test]
+    fn a_run_that_unwinds_leaves_no_running_hub_behind() {
+        let core = HubCore::new(64 * 1024, 0, None).unwrap();
+        core.spawn(|| std::panic::resume_unwind(Box::new("the task unwinds")));
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| core.run(&|| false)));
+        assert!(run.is_err());
+        assert_eq!(current_id(), None, "no hub runs on this thread any more");
+        assert!(!in_task());
+        drop(core);
+        // The thread can run a hub again.
+        let next = HubCore::new(64 * 1024, 0, None).unwrap();
+        next.spawn(|| {});
+        next.run(&|| false);
+        assert_eq!(next.live_tasks(), 0);
     }
 }

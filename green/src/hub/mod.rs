@@ -116,7 +116,10 @@ pub struct Cancelled;
 /// Configures a [`Hub`].
 #[derive(Clone, Debug)]
 pub struct Builder {
+    /// Bytes of each task's stack, as asked (corosensei raises it to its minimum, adds a
+    /// guard page and rounds up to whole pages); 64 KiB by default.
     stack_size: usize,
+    /// How many finished tasks' stacks the hub keeps for reuse at most (0: none kept).
     pooled_stacks: usize,
     /// `Some` turns the blocking detector on (at least 1 ms).
     max_blocking_time: Option<Duration>,
@@ -154,9 +157,9 @@ impl Builder {
     /// a watchdog thread logs a warning once per incident and counts it
     /// ([`Hub::blocked_incidents`]). See "Blocking detection" in the [module docs](self).
     ///
-    /// Off, it costs nothing; on, the hub thread makes three plain atomic stores and two loads
-    /// per task switch (about 4 ns, see the README's Performance section) and the watchdog
-    /// thread wakes every `limit / 4`.
+    /// Off, it costs nothing; on, the hub thread makes two plain atomic stores, one `SeqCst`
+    /// store (an `xchg` on x86-64) and two loads per task switch (see the README's Performance
+    /// section) and the watchdog thread wakes every `limit / 4`.
     ///
     /// ```
     /// use std::time::Duration;
@@ -200,6 +203,8 @@ impl Builder {
 
 /// A single-threaded scheduler of green tasks. `!Send`: it lives on the thread that made it.
 pub struct Hub {
+    /// The tasks, reactor and timers; shared (as `Rc`) with the join handles, which hold it
+    /// weakly, and with running tasks through `current_hub`.
     core: Rc<HubCore>,
     /// The blocking detector's thread, when [`Builder::max_blocking_time`] is set; it shares
     /// its state with `core.watch` and stops when the hub is dropped.
@@ -445,18 +450,25 @@ pub fn yield_now() {
     with_current(|core| core.yield_now());
 }
 
+/// What a task and its [`JoinHandle`] share.
 struct JoinCell<T> {
+    /// The task's value or panic, set once when its body ends; taken by the join.
     result: Option<std::thread::Result<T>>,
+    /// Tasks parked in `join` until `result` is set; woken and emptied when it is.
     waiters: Vec<TaskKey>,
 }
 
 /// Owns a hub task's result: [`join`](JoinHandle::join) gives back its value or its panic.
 pub struct JoinHandle<T> {
+    /// Where the task leaves its result.
     cell: Rc<RefCell<JoinCell<T>>>,
+    /// The task's slot in its hub (stale, and harmless, once the task has finished).
     key: TaskKey,
     /// The task's id (see [`JoinHandle::id`]).
     id: u64,
+    /// The task's hub, for `cancel`; gone once the hub is dropped.
     hub: Weak<HubCore>,
+    /// `!Send` and `!Sync`: the handle belongs to its hub's thread.
     marker: PhantomData<*const ()>,
 }
 
@@ -518,6 +530,7 @@ fn current_task() -> TaskKey {
 /// Reaches a [`Hub`] from any thread: spawn `Send` work on it, wake it, stop it.
 #[derive(Clone)]
 pub struct HubHandle {
+    /// The hub's queue of jobs from other threads and its wake-up eventfd.
     remote: Arc<Remote>,
 }
 

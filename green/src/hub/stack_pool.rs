@@ -6,7 +6,9 @@ use corosensei::stack::DefaultStack;
 
 /// Finished tasks' stacks, ready for reuse.
 pub(crate) struct StackPool {
+    /// Bytes asked for each new stack (`Builder::stack_size`).
     size: usize,
+    /// Stacks of finished tasks, at most `keep` of them, each of `size`.
     free: Vec<DefaultStack>,
     /// How many stacks to keep at most (the rest are unmapped).
     keep: usize,

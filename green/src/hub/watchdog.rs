@@ -4,8 +4,10 @@
 //!
 //! # How, and what it costs
 //! The hub thread marks each task turn in a [`Watch`]: two plain atomic stores as the turn
-//! begins (the task's id, then the turn's number), one store and one load as it ends, no lock,
-//! no read-modify-write and no clock read; with the detector off, `HubCore::resume` skips even that (one branch on an `Option`).
+//! begins (the task's id, then the turn's number), one `SeqCst` store and one load as it ends
+//! (the store is the one `xchg` per turn on x86-64: it orders the turn's end against a report
+//! made at that moment, see `Watch::reported_turn`), no lock and no clock read; with the
+//! detector off, `HubCore::resume` skips even that (one branch on an `Option`).
 //! The watchdog thread looks every quarter of `max_blocking_time`: a turn it sees at two looks
 //! has run at least the time between them, so a turn shorter than `max_blocking_time` is never
 //! reported, and a longer one is reported within 1.25 times `max_blocking_time`. The thread
@@ -13,22 +15,28 @@
 //! task names that only named tasks enter (when their body starts) and leave (when it ends).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// What the hub thread and its watchdog thread share.
 pub(crate) struct Watch {
-    /// The longest turn that is not an incident.
+    /// The longest turn that is not an incident (at least 1 ms, `Builder::max_blocking_time`).
     max_blocking_time: Duration,
     /// Turn stamp, written only by the hub thread: `2n + 1` during the hub's n-th task turn,
-    /// `2n + 2` after it (so odd = a task is running). Stored with `Release` after `task`.
+    /// `2n + 2` after it (so odd = a task is running). Stored with `Release` after `task`; the
+    /// end of a turn is stored `SeqCst` (see `reported_turn`).
     turn: AtomicU64,
-    /// The id of the task of the turn in `turn` (meaningful while `turn` is odd).
+    /// The id of the task of the turn in `turn` (meaningful while `turn` is odd). Stored with
+    /// `Release` after the previous turn's end, so that a reader that sees a new id also sees
+    /// that the turn it read before has ended.
     task: AtomicU64,
     /// The turn stamp of the last incident reported (0: none yet), so the hub thread can
-    /// close it when the turn ends.
+    /// close it when the turn ends. The hub thread stores the end of a turn and then loads
+    /// this; the watchdog stores this and then loads `turn`; all four `SeqCst`, so at least
+    /// one side sees the other's store and closes the incident (whichever takes it from
+    /// `open_incident` first logs its end).
     reported_turn: AtomicU64,
     /// Incidents reported since the hub was built.
     incidents: AtomicU64,
@@ -69,7 +77,9 @@ impl Watch {
     /// Called by the hub thread as a task's turn begins; returns the turn's stamp.
     #[inline]
     pub(crate) fn turn_begins(&self, task_id: u64) -> u64 {
-        self.task.store(task_id, Ordering::Relaxed);
+        // Release: the previous turn's end (stored before this) is visible to whoever sees
+        // this id (the watchdog's `overdue`).
+        self.task.store(task_id, Ordering::Release);
         // Only this thread writes `turn`: a load and a store, no read-modify-write.
         let stamp = self.turn.load(Ordering::Relaxed) + 1;
         self.turn.store(stamp, Ordering::Release);
@@ -79,8 +89,9 @@ impl Watch {
     /// Called by the hub thread as the turn `stamp` ends.
     #[inline]
     pub(crate) fn turn_ends(&self, stamp: u64) {
-        self.turn.store(stamp + 1, Ordering::Release);
-        if self.reported_turn.load(Ordering::Acquire) == stamp {
+        // SeqCst store then SeqCst load, the mirror image of `report`: see `reported_turn`.
+        self.turn.store(stamp + 1, Ordering::SeqCst);
+        if self.reported_turn.load(Ordering::SeqCst) == stamp {
             self.close_incident(stamp);
         }
     }
@@ -101,11 +112,24 @@ impl Watch {
 
     /// One look of the watchdog: reports the running turn if it has lasted too long.
     fn look(&self, tracked: &mut Option<Tracked>, now: Instant) {
+        if let Some(overdue) = self.overdue(tracked, now) {
+            self.report(overdue);
+        }
+    }
+
+    /// The running turn, if it is to be reported now (it has lasted `max_blocking_time` and
+    /// was not reported yet); `tracked` remembers the turn between looks.
+    fn overdue(&self, tracked: &mut Option<Tracked>, now: Instant) -> Option<Overdue> {
         let stamp = self.turn.load(Ordering::Acquire);
         let task_id = self.task.load(Ordering::Relaxed);
-        if stamp % 2 == 0 || self.turn.load(Ordering::Acquire) != stamp {
+        // The id read above may be a later turn's: `turn_begins` stores it (Release) after the
+        // end of `stamp`'s turn. This fence pairs with that store, so the load of `turn` below
+        // then sees the end and drops the look; without it, the load could be satisfied
+        // before the id's, and a later task be named for this turn.
+        fence(Ordering::Acquire);
+        if stamp % 2 == 0 || self.turn.load(Ordering::Relaxed) != stamp {
             *tracked = None; // no task running, or the turn changed while we read
-            return;
+            return None;
         }
         let seen = match tracked {
             Some(seen) if seen.stamp == stamp => seen,
@@ -116,13 +140,28 @@ impl Watch {
             }),
         };
         let running = now.duration_since(seen.seen_at);
-        if !seen.reported && running >= self.max_blocking_time {
-            seen.reported = true;
-            self.report(stamp, task_id, seen.seen_at, running);
+        if seen.reported || running < self.max_blocking_time {
+            return None;
         }
+        seen.reported = true;
+        Some(Overdue {
+            stamp,
+            task_id,
+            seen_at: seen.seen_at,
+            running,
+        })
     }
 
-    fn report(&self, stamp: u64, task_id: u64, seen_at: Instant, running: Duration) {
+    /// Warns about `overdue`, counts it and opens its incident, which the end of its turn
+    /// closes: `turn_ends` if the turn is still running once `reported_turn` is stored, this
+    /// function otherwise.
+    fn report(&self, overdue: Overdue) {
+        let Overdue {
+            stamp,
+            task_id,
+            seen_at,
+            running,
+        } = overdue;
         let task = match lock(&self.names).get(&task_id) {
             Some(name) => format!("task {task_id} {name:?}"),
             None => format!("task {task_id}"),
@@ -139,23 +178,39 @@ impl Watch {
             task,
             seen_at,
         });
-        self.reported_turn.store(stamp, Ordering::Release);
-    }
-
-    /// Logs the end of the reported turn `stamp` (cold: once per incident).
-    #[cold]
-    fn close_incident(&self, stamp: u64) {
-        let Some(incident) = lock(&self.open_incident).take() else {
-            return;
-        };
-        if incident.turn == stamp {
-            log::info!(
-                "zmqloop hub: {} parked again after stalling its hub for at least {} ms",
-                incident.task,
-                incident.seen_at.elapsed().as_millis()
-            );
+        // SeqCst store then SeqCst load, the mirror image of `turn_ends`: if the turn ended
+        // after `overdue` read it but before this store, `turn_ends` found nothing to close.
+        self.reported_turn.store(stamp, Ordering::SeqCst);
+        if self.turn.load(Ordering::SeqCst) != stamp {
+            self.close_incident(stamp);
         }
     }
+
+    /// Logs the end of the reported turn `stamp`, unless it was logged already (both threads
+    /// may get here for one incident; the first takes it). Cold: once per incident.
+    #[cold]
+    fn close_incident(&self, stamp: u64) {
+        let Some(incident) = lock(&self.open_incident).take_if(|open| open.turn == stamp) else {
+            return;
+        };
+        log::info!(
+            "zmqloop hub: {} parked again after stalling its hub for at least {} ms",
+            incident.task,
+            incident.seen_at.elapsed().as_millis()
+        );
+    }
+}
+
+/// A turn the watchdog is about to report ([`Watch::overdue`] to [`Watch::report`]).
+struct Overdue {
+    /// The turn's stamp (odd).
+    stamp: u64,
+    /// The id of the task running it, read together with `stamp`.
+    task_id: u64,
+    /// When the watchdog first saw the turn.
+    seen_at: Instant,
+    /// How long the turn has run since `seen_at` (at least `max_blocking_time`).
+    running: Duration,
 }
 
 /// The watchdog's memory of the turn it is watching.
@@ -171,7 +226,9 @@ struct Tracked {
 /// Keeps a task's name registered while the task lives (it is dropped when the task's body
 /// ends, returns, panics or unwinds on cancellation).
 pub(crate) struct TaskName {
+    /// The watch whose registry holds the name.
     watch: Arc<Watch>,
+    /// The task named: its entry in `watch.names` lives as long as this guard.
     task_id: u64,
 }
 
@@ -183,9 +240,11 @@ impl Drop for TaskName {
 
 /// The watchdog thread of one hub; dropping it stops and joins the thread.
 pub(crate) struct Watchdog {
+    /// The state shared with the hub thread (`HubCore::watch`) and the watchdog thread.
     watch: Arc<Watch>,
-    /// Dropped to stop the thread (its wait ends with `Disconnected`).
+    /// Dropped to stop the thread (its wait ends with `Disconnected`); `Some` until `drop`.
     stop: Option<mpsc::Sender<()>>,
+    /// The watchdog thread, joined by `drop` once `stop` is gone; `Some` until then.
     thread: Option<JoinHandle<()>>,
 }
 
@@ -261,5 +320,59 @@ mod tests {
             watch.turn_ends(stamp);
         }
         assert_eq!(watch.incidents(), 1);
+    }
+
+    /// The race between the two threads, played by hand: the turn ends after the watchdog
+    /// decided to report it and before the report is stored, so `turn_ends` finds no incident.
+    #[test]
+    fn a_turn_that_ends_while_it_is_reported_has_its_incident_closed_all_the_same() {
+        let watch = Watch::new(Duration::from_millis(100));
+        let mut tracked = None;
+        let t0 = Instant::now();
+        let stamp = watch.turn_begins(7);
+        watch.look(&mut tracked, t0);
+        let overdue = watch
+            .overdue(&mut tracked, t0 + Duration::from_millis(100))
+            .expect("the turn has run max_blocking_time");
+        watch.turn_ends(stamp);
+        watch.report(overdue);
+        assert_eq!(watch.incidents(), 1);
+        assert!(
+            lock(&watch.open_incident).is_none(),
+            "the report saw that the turn had ended and closed the incident"
+        );
+
+        // An incident still running is left open by a late close of an earlier turn.
+        let next = watch.turn_begins(8);
+        watch.look(&mut tracked, t0 + Duration::from_millis(200));
+        watch.look(&mut tracked, t0 + Duration::from_millis(300));
+        watch.close_incident(stamp);
+        assert!(lock(&watch.open_incident).is_some());
+        watch.turn_ends(next);
+        assert!(lock(&watch.open_incident).is_none());
+        assert_eq!(watch.incidents(), 2);
+    }
+
+    /// A task whose resume unwinds (a raw core task has no `catch_unwind`; the public spawns
+    /// add one) still ends its turn: the watchdog never sees a turn running forever.
+    #[test]
+    fn a_turn_whose_resume_unwinds_still_ends() {
+        let watch = Arc::new(Watch::new(Duration::from_millis(100)));
+        let core = super::super::core::HubCore::new(64 * 1024, 0, Some(watch.clone())).unwrap();
+        core.spawn(|| std::panic::resume_unwind(Box::new("the task unwinds")));
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| core.run(&|| false)));
+        assert!(
+            run.is_err(),
+            "the task's unwinding reaches the caller of run"
+        );
+        let mut tracked = None;
+        let t0 = Instant::now();
+        watch.look(&mut tracked, t0);
+        watch.look(&mut tracked, t0 + Duration::from_secs(3600));
+        assert_eq!(watch.incidents(), 0, "the unwound turn had ended");
+        assert!(
+            !super::super::core::in_task(),
+            "the current task was reset when its turn unwound"
+        );
     }
 }

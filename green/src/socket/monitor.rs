@@ -16,8 +16,15 @@
 //! monitoring off (`zmq_socket_monitor(socket, NULL, 0)`) before anything is closed, so the
 //! hidden PAIR never outlives its reader. Context termination stops monitoring inside libzmq
 //! (every socket gets ETERM and drops its monitor), so closing in any order is safe.
+//!
+//! # The end of the events
+//! Once monitoring stops, libzmq sends nothing more, and a reader waiting for an event would
+//! wait forever. So `get_monitor_socket` always asks libzmq for `MONITOR_STOPPED`, its last
+//! word, and the reader's side ([`Reading`]) remembers it: `recv_monitor_message` hands it on
+//! only to a reader that asked for it, and from then on (or at once, for a reader that did
+//! not ask) answers `ENOTCONN` instead of waiting.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::os::raw::c_void;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -34,15 +41,29 @@ pub(crate) struct MonitorLinks {
     /// last. Replaced by the next `get_monitor_socket`, taken by `monitor`, `disable_monitor`
     /// and the socket's close.
     monitored_by: RefCell<Option<Arc<Link>>>,
-    /// On a monitor socket made by `get_monitor_socket`: the link to the socket it monitors.
-    monitoring: Option<Arc<Link>>,
+    /// On a monitor socket made by `get_monitor_socket`: the monitoring it reads.
+    monitoring: Option<Reading>,
+}
+
+/// A monitor socket's end of its [`Link`]: what its reader asked for and whether the events
+/// have ended.
+struct Reading {
+    /// The link to the socket it monitors.
+    link: Arc<Link>,
+    /// The reader's mask has `MONITOR_STOPPED`. libzmq is always asked for it (it marks the
+    /// end of the events); readers that did not ask get `ENOTCONN` in its place.
+    shows_stopped: bool,
+    /// `MONITOR_STOPPED` has been received: libzmq has closed its end of the monitor
+    /// endpoint, nothing more can arrive, and every read answers `ENOTCONN`.
+    ended: Cell<bool>,
 }
 
 /// What a monitored socket and its monitor socket share.
 pub(crate) struct Link {
     /// The monitored libzmq socket while monitoring through this link is on. Invariant: while
     /// `Some`, the pointer is an open socket: every path that closes the monitored socket (or
-    /// starts another monitor on it) takes it out first, under this lock.
+    /// starts another monitor on it) takes it out first, under this lock, and whoever takes it
+    /// out keeps holding the lock for as long as it uses the pointer.
     target: Mutex<Option<Target>>,
 }
 
@@ -62,9 +83,16 @@ impl Link {
 
     /// Turns monitoring through this link off, if it still is on.
     fn stop(&self) {
-        if let Some(target) = self.lock().take() {
-            stop_monitoring(target.0);
+        // The guard is named so that it lives to the end of this function: the socket's own
+        // close waits for this lock before it closes the socket (see `Link::target`).
+        let mut target = self.lock();
+        if let Some(Target(socket)) = target.take() {
+            // SAFETY: `socket` was in the link until just now, so it is open; `target` (the
+            // guard) is held across the call, so the socket's close, which takes it out under
+            // the same lock, cannot run until monitoring is off.
+            unsafe { stop_monitoring(socket) };
         }
+        drop(target);
     }
 }
 
@@ -75,8 +103,8 @@ impl MonitorLinks {
         if let Some(link) = self.monitored_by.get_mut().take() {
             link.stop();
         }
-        if let Some(link) = self.monitoring.take() {
-            link.stop();
+        if let Some(reading) = self.monitoring.take() {
+            reading.link.stop();
         }
     }
 
@@ -85,7 +113,7 @@ impl MonitorLinks {
     /// a reader.
     pub(crate) fn check_disconnect(&self) -> Result<()> {
         match &self.monitoring {
-            Some(link) if link.lock().is_some() => {
+            Some(reading) if reading.link.lock().is_some() => {
                 log::debug!("zmqloop: refused to disconnect a monitor socket in use");
                 Err(zmq::Error::EINVAL)
             }
@@ -96,9 +124,13 @@ impl MonitorLinks {
 
 /// `zmq_socket_monitor(socket, NULL, 0)`: stops the socket's monitor (libzmq closes its hidden
 /// PAIR, after sending `MONITOR_STOPPED` if that event was asked for).
-fn stop_monitoring(socket: *mut c_void) {
-    // SAFETY: callers pass an open socket (see `Link::target` and `Target`); a null endpoint
-    // is libzmq's documented-in-code way to deregister the monitor.
+///
+/// # Safety
+/// `socket` is an open libzmq socket, and stays open until this returns: the caller owns it
+/// (`&self` of its `Socket`) or holds the lock of the [`Link`] it came from.
+unsafe fn stop_monitoring(socket: *mut c_void) {
+    // SAFETY: the caller keeps `socket` open for the call (above); a null endpoint is
+    // libzmq's documented-in-code way to deregister the monitor.
     let rc = unsafe { zmq_sys::zmq_socket_monitor(socket, std::ptr::null(), 0) };
     if rc == -1 {
         // ETERM: the context's termination already stopped the monitor.
@@ -138,11 +170,26 @@ impl Socket {
     /// nobody can read (libzmq #3575). Unread events queue without limit (the monitor socket's
     /// `RCVHWM` is 0) rather than stall libzmq's I/O thread. Calling this again replaces the
     /// previous monitor (which gets `MONITOR_STOPPED` if it asked for it, and nothing after).
+    /// When monitoring stops, a reader never waits for events that cannot come:
+    /// `recv_monitor_message` then answers `ENOTCONN` (after `MONITOR_STOPPED`, if `events`
+    /// has it). Since zmqloop asks libzmq for `MONITOR_STOPPED` in every case, a raw receive
+    /// on the monitor socket sees it even where `events` lacks it.
     ///
-    /// Errors: `EINVAL` for events outside `0..=0xFFFF`, `ETERM` once the context is
-    /// terminated, `ENOTSUP` on a socket made by [`Socket::from_raw`], which has no context
-    /// to create the monitor socket in. Disconnecting the monitor socket fails with `EINVAL`
-    /// while monitoring through it is on.
+    /// Disconnecting the monitor socket fails with `EINVAL` while monitoring through it is on.
+    ///
+    /// # Errors
+    /// `EINVAL` for events outside `0..=0xFFFF`, `ENOTSUP` on a socket made by
+    /// [`Socket::from_raw`] (it has no context to create the monitor socket in), `EMFILE` when
+    /// the context's socket limit leaves no room for the two sockets of a monitor (the monitor
+    /// socket and libzmq's end of the monitor endpoint), `ETERM` once the context is being
+    /// terminated.
+    ///
+    /// A previous monitor is replaced only by a call that succeeds, except where libzmq has
+    /// already stopped it when the error comes: libzmq stops the previous monitor before it
+    /// creates its end of the new one, so `EMFILE` for that end, or `ETERM` from the monitor
+    /// socket's connection (the one way it can fail: the context's termination, which stops
+    /// every monitor anyway), leaves this socket unmonitored. The previous monitor's reader
+    /// then sees the end of its events, as after any stop.
     ///
     /// ```
     /// use zmqloop_green as zmq;
@@ -164,27 +211,80 @@ impl Socket {
     /// assert_eq!(accepted.event, zmq::SocketEvent::ACCEPTED);
     /// ```
     pub fn get_monitor_socket(&self, events: i32) -> Result<Socket> {
+        self.get_monitor_socket_with(events, |monitor, endpoint| monitor.connect(endpoint))
+    }
+
+    /// [`get_monitor_socket`](Socket::get_monitor_socket), connecting the monitor socket to
+    /// the monitor endpoint with `connect` (unit tests make it fail).
+    ///
+    /// The order is libzmq's bind (in `zmq_socket_monitor`), then our connect. Connecting
+    /// first would keep a previous monitor when the connect fails, but would leave a pending
+    /// inproc connection in the context whenever `zmq_socket_monitor` then fails (`EMFILE`,
+    /// `ETERM`): libzmq keeps those until the context's termination, which then creates one
+    /// socket per pending connection and asserts that it could (an abort at the socket
+    /// limit), or, if the termination has already passed that step, waits forever for the
+    /// monitor socket. The connect after the bind fails only when the context is being
+    /// terminated, and then every monitor stops anyway.
+    fn get_monitor_socket_with(
+        &self,
+        events: i32,
+        connect: impl FnOnce(&Socket, &str) -> Result<()>,
+    ) -> Result<Socket> {
         let context = self.context.as_ref().ok_or(zmq::Error::ENOTSUP)?;
         let mut monitor = context.socket(zmq::PAIR)?;
         monitor.set_rcvhwm(0)?;
         let endpoint = next_endpoint();
-        self.replace_monitor(|| self.inner.monitor(&endpoint, events))?;
-        if let Err(err) = monitor.connect(&endpoint) {
-            stop_monitoring(self.raw);
+        let stopped = zmq::SocketEvent::MONITOR_STOPPED as i32;
+        self.replace_monitor(|| self.inner.monitor(&endpoint, events | stopped))?;
+        if let Err(err) = connect(&monitor, &endpoint) {
+            // The context is being terminated: libzmq's MONITOR_STOPPED, which nobody can
+            // read, fails with ETERM instead of waiting for a reader.
+            // SAFETY: `self.raw` is this socket's own pointer, open while `&self` lives.
+            unsafe { stop_monitoring(self.raw) };
             return Err(err);
         }
         let link = Arc::new(Link {
             target: Mutex::new(Some(Target(self.raw))),
         });
         *self.monitor_links.monitored_by.borrow_mut() = Some(link.clone());
-        monitor.monitor_links.monitoring = Some(link);
+        monitor.monitor_links.monitoring = Some(Reading {
+            link,
+            shows_stopped: events & stopped != 0,
+            ended: Cell::new(false),
+        });
         Ok(monitor)
+    }
+
+    /// On a monitor socket from `get_monitor_socket`: `ENOTCONN` once its events have ended
+    /// (see [`Reading`]). Other sockets: always `Ok`.
+    pub(crate) fn check_monitor_events_open(&self) -> Result<()> {
+        match &self.monitor_links.monitoring {
+            Some(reading) if reading.ended.get() => Err(zmq::Error::ENOTCONN),
+            _ => Ok(()),
+        }
+    }
+
+    /// Notes that `MONITOR_STOPPED` was received on this socket. On a monitor socket from
+    /// `get_monitor_socket` its events have now ended, and `ENOTCONN` stands in for the event
+    /// if its reader did not ask for it; on other sockets the event is the user's own.
+    pub(crate) fn monitor_stopped_received(&self) -> Result<()> {
+        let Some(reading) = &self.monitor_links.monitoring else {
+            return Ok(());
+        };
+        reading.ended.set(true);
+        if reading.shows_stopped {
+            Ok(())
+        } else {
+            Err(zmq::Error::ENOTCONN)
+        }
     }
 
     /// Stops monitoring this socket (pyzmq's `socket.disable_monitor`): libzmq closes its end
     /// of the monitor endpoint, after sending `MONITOR_STOPPED` if that event was asked for.
-    /// The monitor socket then receives nothing more and can be closed at leisure. Stopping a
-    /// socket that is not monitored does nothing.
+    /// The monitor socket then receives nothing more and can be closed at leisure; on one from
+    /// [`get_monitor_socket`](Socket::get_monitor_socket), `recv_monitor_message` answers
+    /// `ENOTCONN` once the events have ended. Stopping a socket that is not monitored does
+    /// nothing.
     ///
     /// ```
     /// use zmqloop_green as zmq;
@@ -196,10 +296,13 @@ impl Socket {
     /// socket.disable_monitor().unwrap();
     /// let stopped = recv_monitor_message(&events, 0).unwrap().unwrap();
     /// assert_eq!(stopped.event, zmq::SocketEvent::MONITOR_STOPPED);
+    /// // The events have ended: reading on fails at once instead of waiting forever.
+    /// assert_eq!(recv_monitor_message(&events, 0), Err(zmq::Error::ENOTCONN));
     /// ```
     pub fn disable_monitor(&self) -> Result<()> {
         self.replace_monitor(|| {
-            stop_monitoring(self.raw);
+            // SAFETY: `self.raw` is this socket's own pointer, open while `&self` lives.
+            unsafe { stop_monitoring(self.raw) };
             Ok(())
         })
     }
@@ -207,7 +310,9 @@ impl Socket {
     /// Runs `start`, which starts or stops a monitor on this socket, while the link to the
     /// current `get_monitor_socket` monitor (if any) is held, so that its monitor socket cannot
     /// stop the new monitor; once `start` succeeds that link is ended (libzmq has already
-    /// stopped its monitor). If `start` fails, the current monitor stays as it was.
+    /// stopped its monitor). If `start` fails, the link stays: its monitor runs on, unless
+    /// libzmq stopped it before failing (see `get_monitor_socket`), and then stopping it
+    /// again through the link does nothing.
     fn replace_monitor(&self, start: impl FnOnce() -> Result<()>) -> Result<()> {
         let current = self.monitor_links.monitored_by.borrow_mut().take();
         let mut target = current.as_ref().map(|link| link.lock());
@@ -221,5 +326,47 @@ impl Socket {
             }
         }
         started
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use crate::monitor::recv_monitor_message;
+    use crate::{Context, SocketEvent};
+
+    /// The monitor socket's connection fails only while the context is being terminated:
+    /// played for real, by shutting the context down just before it. Runs on a thread of its
+    /// own, so that a hang fails the test instead of stalling it.
+    #[test]
+    fn a_monitor_socket_that_cannot_connect_is_eterm_and_ends_the_previous_monitor() {
+        let (done, finished) = mpsc::channel();
+        std::thread::spawn(move || {
+            let ctx = Context::new();
+            let socket = ctx.socket(zmq::DEALER).unwrap();
+            let previous = socket
+                .get_monitor_socket(SocketEvent::CONNECTED as i32)
+                .unwrap();
+            let failed = socket.get_monitor_socket_with(SocketEvent::ALL as i32, |monitor, to| {
+                ctx.shutdown();
+                monitor.connect(to)
+            });
+            assert_eq!(failed.map(drop), Err(zmq::Error::ETERM));
+            // libzmq stopped the previous monitor before the failure: its reader sees the end.
+            assert_eq!(
+                recv_monitor_message(&previous, zmq::DONTWAIT),
+                Err(zmq::Error::ENOTCONN)
+            );
+            // The order that hangs while a monitor is left without its reader.
+            drop(previous);
+            drop(socket);
+            drop(ctx);
+            done.send(()).unwrap();
+        });
+        finished
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the test body finished (a panic or a hang otherwise)");
     }
 }
