@@ -21,6 +21,17 @@
 //! - No `RefCell` borrow is held while user code runs: callbacks, timers and handlers are taken
 //!   out (or `Rc`-cloned) first, so they may call back into the loop freely; what a removed
 //!   handler owned (its closure, its socket's `Rc`) is dropped after the borrows end.
+//! - No `RefCell` borrow is held across a park either: the wait borrows the poller only between
+//!   its parks ([`KeyedPoller::poll_shared`]). So code that runs on this thread while the loop
+//!   is parked (another hub task, a may coroutine on the loop's worker) may change what the loop
+//!   waits for: add, pause, resume or remove handlers, make, flush, stop or close streams, close
+//!   the loop. Each change reaches the poller, and the epoll set the wait parks on, when it is
+//!   made, never later: a removal hands back (or drops) the socket's `Rc` before it returns, so
+//!   a context can be terminated right after. A handler added or resumed while the loop waits
+//!   wakes it through the eventfd (`polling` says when), since a socket whose messages were
+//!   waiting already signals nothing; a pause or a removal needs no wake-up.
+//! - A removed handler is not called after its removal returns: `dispatch` looks each handler
+//!   up by key just before calling it (keys are never reused).
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
@@ -293,6 +304,7 @@ impl IOLoop {
         let callback: HandlerFn = Rc::new(RefCell::new(handler));
         let handler = Handler { events, callback };
         self.inner.handlers.borrow_mut().insert(key, handler);
+        self.wake_if_polling(); // a socket with messages waiting signals nothing
     }
 
     /// Changes the events a socket's handler waits for (ENOENT if it has none). Empty events
@@ -310,7 +322,11 @@ impl IOLoop {
         let mut handlers = self.inner.handlers.borrow_mut();
         let handler = handlers.get_mut(&key).expect("a key of a handler");
         handler.events = events;
-        self.inner.poller.borrow_mut().modify(key, events)
+        let modified = self.inner.poller.borrow_mut().modify(key, events);
+        if !events.is_empty() {
+            self.wake_if_polling(); // a resumed socket with messages waiting signals nothing
+        }
+        modified
     }
 
     /// Removes a socket's handler and returns the loop's reference to the socket (ENOENT if
@@ -558,13 +574,14 @@ impl IOLoop {
         }
     }
 
-    /// Polls and returns the ready handlers' keys with their events.
+    /// Polls and returns the ready handlers' keys with their events. The poller is borrowed
+    /// between parks only (module invariants).
     fn poll(&self, timeout: i64) -> zmqloop_green::Result<Vec<(PollKey, PollEvents)>> {
-        let mut poller = self.inner.poller.borrow_mut();
         self.inner.polling.set(true);
-        let polled = poller.poll(timeout);
+        let polled = KeyedPoller::poll_shared(&self.inner.poller, timeout);
         self.inner.polling.set(false);
         polled?;
+        let poller = self.inner.poller.borrow();
         // The buffer of the previous iteration, reused: no allocation per poll.
         let mut ready = std::mem::take(&mut *self.inner.ready.borrow_mut());
         ready.clear();
