@@ -30,8 +30,9 @@
 //!   a context can be terminated right after. A handler added or resumed while the loop waits
 //!   wakes it through the eventfd (`polling` says when), since a socket whose messages were
 //!   waiting already signals nothing; a pause or a removal needs no wake-up.
-//! - A removed handler is not called after its removal returns: `dispatch` looks each handler
-//!   up by key just before calling it (keys are never reused).
+//! - A removed handler is never called after its removal returns: the loop looks each handler
+//!   up by key just before calling it (keys are never reused), in `dispatch` and in
+//!   `notify_termination` alike.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
@@ -515,23 +516,28 @@ impl IOLoop {
     /// Calls every socket handler once with `POLLERR`, so that each can notice the terminated
     /// context (a `ZmqStream` closes itself) before `start` returns.
     fn notify_termination(&self) {
-        let callbacks: Vec<HandlerFn> = {
+        let keys: Vec<PollKey> = {
             let poller = self.inner.poller.borrow();
             let on_socket =
                 |key: &PollKey| matches!(poller.source(*key), Some(PollSource::Socket(_)));
-            self.inner
-                .handlers
-                .borrow()
-                .iter()
-                .filter(|(key, _)| on_socket(key))
-                .map(|(_, h)| h.callback.clone())
-                .collect()
+            let handlers = self.inner.handlers.borrow();
+            handlers.keys().copied().filter(on_socket).collect()
         };
-        for callback in callbacks {
-            guarded("handler", || {
-                (callback.borrow_mut())(zmqloop_green::POLLERR)
-            });
+        for key in keys {
+            // Looked up at the call: one removed by an earlier call is not called.
+            let callback = self.handler(key);
+            if let Some(callback) = callback {
+                guarded("handler", || {
+                    (callback.borrow_mut())(zmqloop_green::POLLERR)
+                });
+            }
         }
+    }
+
+    /// The callback of the handler of `key`, if it still has one.
+    fn handler(&self, key: PollKey) -> Option<HandlerFn> {
+        let handlers = self.inner.handlers.borrow();
+        handlers.get(&key).map(|handler| handler.callback.clone())
     }
 
     fn run_due_timers(&self) {

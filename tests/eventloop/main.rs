@@ -13,8 +13,8 @@
 //!   skipped, not bunched); `add_timer` with a count and until cancelled; tickets (delay, reset,
 //!   cancel).
 //! - `lifecycle`: stop before start, start/stop/start, `close` drops handlers, callbacks and
-//!   timeouts, ETERM ends `start` with `Ok` quietly, panicking handlers/callbacks/timeouts are
-//!   logged and the loop goes on.
+//!   timeouts, ETERM ends `start` with `Ok` quietly (a handler removed by another's ETERM
+//!   report is not told), panicking handlers/callbacks/timeouts are logged and the loop goes on.
 //! - `stream`: ZmqStream's whole multipart messages, pause/resume without loss, send callbacks
 //!   (per stream and per send) in order, `flush` counts and limits, state queries, panicking
 //!   receive callback, ROUTER_MANDATORY errors not blocking the queue, fairness between busy
