@@ -2,10 +2,12 @@
 //! members until they leave, one member per socket or fd, the `Rc` of a socket comes back on
 //! `unregister`; a paused member (empty events) is out of the poll entirely; a wait in a
 //! coroutine parks only the coroutine, on one may worker, and wakes for the member that became
-//! ready, a socket and its own notification fd included; faults come back as errors and leave
-//! the poller usable.
+//! ready, a socket and its own notification fd included; a poller that one hub task waits on
+//! with `poll_shared` can be changed by another meanwhile (but not waited on twice); faults
+//! come back as errors and leave the poller usable.
 
 mod common;
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use common::fds::{close, pipe, write_byte};
@@ -245,6 +247,61 @@ fn a_socket_and_its_own_fd_are_two_members_of_one_wait() {
         a.recv_string(0).unwrap().unwrap();
         assert_eq!(poller.poll(20).unwrap(), 0);
     });
+}
+
+#[test]
+fn a_shared_poller_changes_while_another_task_waits_on_it() {
+    common::on_thread(common::LIMIT, || {
+        let hub = zmq::hub::Hub::new().unwrap();
+        hub.block_on(shared_poller_changes);
+    });
+}
+
+/// What another hub task can do to a `poll_shared` wait's poller while the wait is parked: no
+/// second wait, but any change, which the parked wait sees at once.
+fn shared_poller_changes() {
+    let ctx = zmq::Context::new();
+    let (a, push_a) = pull_push(&ctx, "keyed-shared-a");
+    let (b, push_b) = pull_push(&ctx, "keyed-shared-b");
+    let poller = Rc::new(RefCell::new(zmq::KeyedPoller::new()));
+    let key_a = poller
+        .borrow_mut()
+        .register(a.clone(), zmq::POLLIN)
+        .unwrap();
+    let (shared, a_there) = (poller.clone(), a.clone());
+    let other = zmq::hub::spawn(move || {
+        let second = zmq::KeyedPoller::poll_shared(&shared, 10);
+        let back = shared.borrow_mut().unregister(key_a);
+        let handed_back =
+            matches!(back, Ok(zmq::PollSource::Socket(s)) if Rc::ptr_eq(&s, &a_there));
+        let refs_left = Rc::strong_count(&a_there); // this task's and the test's
+        let key_b = shared.borrow_mut().register(b, zmq::POLLIN).unwrap();
+        push_a.send("for a member that left", 0).unwrap();
+        push_b.send("for the new member", 0).unwrap();
+        (second, handed_back, refs_left, key_b, (push_a, push_b))
+    });
+    assert_eq!(zmq::KeyedPoller::poll_shared(&poller, 10_000), Ok(1));
+    let (second, handed_back, refs_left, key_b, _pushes) = join_task(other);
+    assert_eq!(
+        second,
+        Err(zmq::Error::EBUSY),
+        "two waits at once on one poller"
+    );
+    assert!(
+        handed_back,
+        "unregister did not hand the socket back during the wait"
+    );
+    assert_eq!(
+        refs_left, 2,
+        "the parked wait still held the unregistered socket"
+    );
+    assert_eq!(ready(&poller.borrow()), [(key_b, zmq::POLLIN)]);
+}
+
+/// A hub task's value, its panic raised again here.
+fn join_task<T>(task: zmq::hub::JoinHandle<T>) -> T {
+    task.join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 #[test]

@@ -21,6 +21,18 @@
 //! - No `RefCell` borrow is held while user code runs: callbacks, timers and handlers are taken
 //!   out (or `Rc`-cloned) first, so they may call back into the loop freely; what a removed
 //!   handler owned (its closure, its socket's `Rc`) is dropped after the borrows end.
+//! - No `RefCell` borrow is held across a park either: the wait borrows the poller only between
+//!   its parks ([`KeyedPoller::poll_shared`]). So code that runs on this thread while the loop
+//!   is parked (another hub task, a may coroutine on the loop's worker) may change what the loop
+//!   waits for: add, pause, resume or remove handlers, make, flush, stop or close streams, close
+//!   the loop. Each change reaches the poller, and the epoll set the wait parks on, when it is
+//!   made, never later: a removal hands back (or drops) the socket's `Rc` before it returns, so
+//!   a context can be terminated right after. A handler added or resumed while the loop waits
+//!   wakes it through the eventfd (`polling` says when), since a socket whose messages were
+//!   waiting already signals nothing; a pause or a removal needs no wake-up.
+//! - A removed handler is never called after its removal returns: the loop looks each handler
+//!   up by key just before calling it (keys are never reused), in `dispatch` and in
+//!   `notify_termination` alike.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
@@ -40,7 +52,9 @@ use super::timers::Timers;
 /// A queued callback: a one-shot closure, or a shared one that is queued again and again
 /// without allocating (a busy `ZmqStream`'s next pass).
 pub(crate) enum Callback {
+    /// Runs once, and is dropped after.
     Once(Box<dyn FnOnce()>),
+    /// A clone of a callback kept elsewhere (the stream's pass), queued once per run.
     Shared(Rc<dyn Fn()>),
 }
 
@@ -62,18 +76,29 @@ type HandlerFn = Rc<RefCell<dyn FnMut(PollEvents)>>;
 
 /// A handler of a socket or fd; what it watches is its key's member in the poller.
 struct Handler {
-    /// The events asked for (as the poller has them): an event of the last poll that a handler
-    /// no longer asks for is not dispatched to it.
+    /// The events asked for. Invariant: the events of its key's member in the poller (both are
+    /// set together); an event of the last poll that a handler no longer asks for is not
+    /// dispatched to it.
     events: PollEvents,
+    /// The user's closure. Shared so that it is called from a clone, with no borrow of
+    /// `handlers` held (module invariants); borrowed mutably only while it runs, so a handler
+    /// that re-enters it (through `flush`, say) is refused by the `RefCell`, not run twice.
     callback: HandlerFn,
 }
 
 /// What other threads may do to a loop: queue callbacks, stop it. The eventfd wakes its poll.
 struct Remote {
+    /// Callbacks queued by other threads, in order. The loop moves them all to its own queue
+    /// at the start of an iteration in which `queued` is set.
     callbacks: Mutex<Vec<Box<dyn FnOnce() + Send>>>,
     /// Set when `callbacks` may hold something: the loop looks at the mutex only then.
+    /// Invariant: set after each push and before the wake-up, and cleared by the loop before it
+    /// takes the callbacks, so no callback is left behind unseen.
     queued: AtomicBool,
+    /// A stop asked by [`IOLoopHandle::stop`]; the loop clears it when it stops for it.
     stop: AtomicBool,
+    /// Wakes the loop's poll: its poller member under `Inner::wake_key` for the loop's whole
+    /// life (this `Arc` outlives the loop's poller), read empty by the loop when it fires.
     eventfd: WakeFd,
 }
 
@@ -83,26 +108,45 @@ impl Remote {
     }
 }
 
+/// The loop's state, shared by its [`IOLoop`] handles (and weakly by its [`Timeout`]s and the
+/// closures it owns). Invariants common to the fields: module doc.
 struct Inner {
-    /// Every handler's socket or fd, and the wake-up eventfd (module invariants).
+    /// Every handler's socket or fd, and the wake-up eventfd (module invariants). Borrowed
+    /// only between the parks of the loop's wait, never across one, so that code running while
+    /// the loop waits may change it.
     poller: RefCell<KeyedPoller>,
-    /// The poller key of the wake-up eventfd (`remote.eventfd`), registered for `POLLIN`.
+    /// The poller key of the wake-up eventfd (`remote.eventfd`), registered for `POLLIN` from
+    /// `new` on and never removed; no handler has it.
     wake_key: PollKey,
-    /// One handler per poller key but `wake_key` (module invariants): updating or dispatching
-    /// costs O(1) whatever the number of streams.
+    /// One handler per poller key but `wake_key`, and no other (module invariants): updating or
+    /// dispatching costs O(1) whatever the number of streams.
     handlers: RefCell<HashMap<PollKey, Handler>>,
+    /// Callbacks for the next iterations, in the order they were queued. An iteration runs
+    /// those queued before it began (callbacks they queue wait for the next); while it holds
+    /// any, the loop polls without waiting.
     callbacks: RefCell<VecDeque<Callback>>,
+    /// The pending timeouts (timers, periodic callbacks and tickets are chains of them). The
+    /// poll waits no longer than the earliest deadline.
     timers: RefCell<Timers>,
+    /// What other threads share with the loop (`IOLoopHandle`): their callbacks, their stop
+    /// request, the eventfd.
     remote: Arc<Remote>,
+    /// `start` is running: set exactly between its entry and its return.
     running: Cell<bool>,
+    /// A stop asked on this thread: `start` returns after its current iteration, or at once if
+    /// it was not running; cleared by `start` on its way out (or in).
     stop_requested: Cell<bool>,
-    /// The ready list of the last poll, kept for its capacity.
+    /// The buffer of the ready list of each poll, handed to `dispatch` and back so that an
+    /// iteration allocates nothing; what it holds between iterations is stale (cleared first).
     ready: RefCell<Vec<(PollKey, PollEvents)>>,
-    /// Iterations since the last poll (see `POLL_EVERY`).
+    /// Iterations since the last poll (see `POLL_EVERY`): never above `POLL_EVERY`, reset by
+    /// each poll.
     unpolled: Cell<u32>,
-    /// The loop is waiting in its poll: code on this thread that runs meanwhile (another hub
-    /// task or coroutine, when the loop itself runs in one) must wake it through the eventfd.
+    /// The loop is in its poll (parked, when it runs in a coroutine or hub task): set exactly
+    /// around the wait. Code on this thread that runs meanwhile (another hub task or
+    /// coroutine) and gives the loop something new to look at must wake it through the eventfd.
     polling: Cell<bool>,
+    /// The delay of tickets ([`IOLoop::set_ticket_delay`]), read when a ticket is (re)armed.
     ticket_delay: Cell<Duration>,
 }
 
@@ -127,12 +171,16 @@ struct Inner {
 /// ```
 #[derive(Clone)]
 pub struct IOLoop {
+    /// The loop itself; every clone shares it.
     inner: Rc<Inner>,
 }
 
 /// An [`IOLoop`] that does not keep it alive, for closures the loop itself owns (a strong
 /// handle there would be a reference cycle).
-pub(crate) struct WeakIOLoop(Weak<Inner>);
+pub(crate) struct WeakIOLoop(
+    /// The loop, while a strong handle lives.
+    Weak<Inner>,
+);
 
 impl WeakIOLoop {
     pub(crate) fn upgrade(&self) -> Option<IOLoop> {
@@ -143,6 +191,8 @@ impl WeakIOLoop {
 /// A thread-safe handle to an [`IOLoop`]: queue callbacks and stop it from any thread.
 #[derive(Clone)]
 pub struct IOLoopHandle {
+    /// The part of the loop other threads may touch. It may outlive the loop: a callback
+    /// queued then never runs, a stop does nothing.
     remote: Arc<Remote>,
 }
 
@@ -168,7 +218,10 @@ impl IOLoopHandle {
 /// A pending timeout from [`IOLoop::call_later`] or [`IOLoop::call_at`].
 #[derive(Clone)]
 pub struct Timeout {
+    /// The timeout's number in the loop's timers; never reused, so a stale `Timeout` names
+    /// nothing.
     seq: u64,
+    /// The loop, weakly: a timeout does not keep its loop alive.
     inner: Weak<Inner>,
 }
 
@@ -208,7 +261,23 @@ fn ms_until(deadline: Instant) -> i64 {
 }
 
 impl IOLoop {
-    /// A new loop on the current thread.
+    /// A new loop on the current thread, with no handlers, callbacks or timeouts.
+    ///
+    /// # Errors
+    /// The OS error if the loop's wake-up eventfd cannot be made (`EMFILE`, `ENFILE`: out of
+    /// fds).
+    ///
+    /// # Examples
+    /// ```
+    /// use zmqloop::eventloop::IOLoop;
+    ///
+    /// let ioloop = IOLoop::new()?;
+    /// let stopper = ioloop.clone(); // clones share the loop
+    /// ioloop.add_callback(move || stopper.stop());
+    /// ioloop.start()?; // runs the callback, which stops the loop
+    /// assert!(!ioloop.is_running());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new() -> std::io::Result<IOLoop> {
         let eventfd = WakeFd::new()?;
         let mut poller = KeyedPoller::new();
@@ -258,8 +327,50 @@ impl IOLoop {
             .ok_or(zmqloop_green::Error::ENOENT)
     }
 
-    /// Calls `handler(events)` whenever `socket` has any of `events`. The loop keeps the
-    /// socket alive until the handler is removed. EBUSY if the socket already has a handler.
+    /// Calls `handler(events)` whenever `socket` has any of `events` (empty events: the
+    /// handler is kept but paused, see [`update_handler`](IOLoop::update_handler)). The loop
+    /// keeps the socket alive until the handler is removed, and hands its reference back then
+    /// ([`remove_handler`](IOLoop::remove_handler), [`close`](IOLoop::close)). May be called
+    /// while the loop runs, from a handler or callback, or from another hub task or coroutine of
+    /// the loop's thread while the loop waits: the new handler is polled at once.
+    ///
+    /// # Errors
+    /// EBUSY if the socket already has a handler; the socket's own error if its fd cannot be
+    /// read (ETERM once its context is terminated); an OS error if the loop's epoll set
+    /// refuses the fd (a loop that runs in a coroutine or hub task has one). The loop then
+    /// keeps nothing of the socket or the handler.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::cell::RefCell;
+    /// use std::rc::Rc;
+    /// use zmqloop::eventloop::IOLoop;
+    /// use zmqloop::green as zmq;
+    ///
+    /// let ctx = zmq::Context::new();
+    /// let pull = Rc::new(ctx.socket(zmq::PULL)?);
+    /// pull.bind("inproc://add-handler-doc")?;
+    /// let push = ctx.socket(zmq::PUSH)?;
+    /// push.connect("inproc://add-handler-doc")?;
+    /// push.send("hello", 0)?;
+    ///
+    /// let ioloop = IOLoop::new()?;
+    /// let got = Rc::new(RefCell::new(None));
+    /// let (socket, seen, stopper) = (pull.clone(), got.clone(), ioloop.clone());
+    /// ioloop.add_handler(pull.clone(), zmq::POLLIN, move |_events| {
+    ///     // A panic here would be logged, and the loop would go on: record, assert later.
+    ///     *seen.borrow_mut() = Some(socket.recv_string(zmq::DONTWAIT));
+    ///     stopper.stop();
+    /// })?;
+    /// let again = ioloop.add_handler(pull.clone(), zmq::POLLIN, |_| {});
+    /// assert_eq!(again, Err(zmq::Error::EBUSY)); // one handler per socket
+    ///
+    /// ioloop.start()?;
+    /// assert_eq!(got.borrow_mut().take(), Some(Ok(Ok("hello".to_owned()))));
+    /// let back = ioloop.remove_handler(&pull)?; // the loop's reference
+    /// assert!(Rc::ptr_eq(&back, &pull));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn add_handler(
         &self,
         socket: Rc<Socket>,
@@ -271,8 +382,13 @@ impl IOLoop {
         Ok(())
     }
 
-    /// Calls `handler(events)` whenever the plain fd `fd` has any of `events`. EBUSY if the fd
-    /// already has a handler.
+    /// Calls `handler(events)` whenever the plain fd `fd` has any of `events`. The fd must
+    /// stay open until the handler is removed.
+    ///
+    /// # Errors
+    /// EBUSY if the fd already has a handler; an OS error if the loop's epoll set refuses the
+    /// fd (EBADF, as `ENOTSOCK`, if it is not open; a loop that runs in a coroutine or hub task
+    /// has an epoll set).
     pub fn add_fd_handler(
         &self,
         fd: RawFd,
@@ -293,6 +409,7 @@ impl IOLoop {
         let callback: HandlerFn = Rc::new(RefCell::new(handler));
         let handler = Handler { events, callback };
         self.inner.handlers.borrow_mut().insert(key, handler);
+        self.wake_if_polling(); // a socket with messages waiting signals nothing
     }
 
     /// Changes the events a socket's handler waits for (ENOENT if it has none). Empty events
@@ -310,7 +427,11 @@ impl IOLoop {
         let mut handlers = self.inner.handlers.borrow_mut();
         let handler = handlers.get_mut(&key).expect("a key of a handler");
         handler.events = events;
-        self.inner.poller.borrow_mut().modify(key, events)
+        let modified = self.inner.poller.borrow_mut().modify(key, events);
+        if !events.is_empty() {
+            self.wake_if_polling(); // a resumed socket with messages waiting signals nothing
+        }
+        modified
     }
 
     /// Removes a socket's handler and returns the loop's reference to the socket (ENOENT if
@@ -429,12 +550,32 @@ impl IOLoop {
         drop(timers);
     }
 
-    /// Runs the loop until [`stop`](IOLoop::stop). Returns `Ok` when stopped or when the
-    /// sockets' context is terminated (ETERM ends the loop quietly, after calling each socket
-    /// handler once with `POLLERR` so that streams close); other poll errors are returned.
+    /// Runs the loop until [`stop`](IOLoop::stop) (or [`IOLoopHandle::stop`] from another
+    /// thread). Returns `Ok` when stopped or when the sockets' context is terminated (ETERM ends
+    /// the loop quietly, after calling each socket handler once with `POLLERR` so that streams
+    /// close); other poll errors are returned. In a may coroutine or a hub task the waits park
+    /// only that coroutine or task.
+    ///
+    /// # Errors
+    /// What the poll returns but ETERM: EINTR when a signal interrupts a wait on a plain thread
+    /// (the loop can be started again); in a coroutine or hub task, an OS error if the wait
+    /// cannot be set up (out of fds for its epoll set, or a handler's fd that the epoll set
+    /// refuses). Handlers, callbacks and timeouts stay as they were.
     ///
     /// # Panics
     /// If the loop is already running.
+    ///
+    /// # Examples
+    /// ```
+    /// use zmqloop::eventloop::IOLoop;
+    ///
+    /// let ioloop = IOLoop::new()?;
+    /// let handle = ioloop.handle(); // Send: for other threads
+    /// let other = std::thread::spawn(move || handle.stop());
+    /// ioloop.start()?; // returns once stopped, whether the stop came before or during it
+    /// other.join().unwrap();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn start(&self) -> zmqloop_green::Result<()> {
         assert!(!self.is_running(), "zmqloop: IOLoop::start while it runs");
         if self.inner.stop_requested.replace(false) {
@@ -499,23 +640,28 @@ impl IOLoop {
     /// Calls every socket handler once with `POLLERR`, so that each can notice the terminated
     /// context (a `ZmqStream` closes itself) before `start` returns.
     fn notify_termination(&self) {
-        let callbacks: Vec<HandlerFn> = {
+        let keys: Vec<PollKey> = {
             let poller = self.inner.poller.borrow();
             let on_socket =
                 |key: &PollKey| matches!(poller.source(*key), Some(PollSource::Socket(_)));
-            self.inner
-                .handlers
-                .borrow()
-                .iter()
-                .filter(|(key, _)| on_socket(key))
-                .map(|(_, h)| h.callback.clone())
-                .collect()
+            let handlers = self.inner.handlers.borrow();
+            handlers.keys().copied().filter(on_socket).collect()
         };
-        for callback in callbacks {
-            guarded("handler", || {
-                (callback.borrow_mut())(zmqloop_green::POLLERR)
-            });
+        for key in keys {
+            // Looked up at the call: one removed by an earlier call is not called.
+            let callback = self.handler(key);
+            if let Some(callback) = callback {
+                guarded("handler", || {
+                    (callback.borrow_mut())(zmqloop_green::POLLERR)
+                });
+            }
         }
+    }
+
+    /// The callback of the handler of `key`, if it still has one.
+    fn handler(&self, key: PollKey) -> Option<HandlerFn> {
+        let handlers = self.inner.handlers.borrow();
+        handlers.get(&key).map(|handler| handler.callback.clone())
     }
 
     fn run_due_timers(&self) {
@@ -558,13 +704,14 @@ impl IOLoop {
         }
     }
 
-    /// Polls and returns the ready handlers' keys with their events.
+    /// Polls and returns the ready handlers' keys with their events. The poller is borrowed
+    /// between parks only (module invariants).
     fn poll(&self, timeout: i64) -> zmqloop_green::Result<Vec<(PollKey, PollEvents)>> {
-        let mut poller = self.inner.poller.borrow_mut();
         self.inner.polling.set(true);
-        let polled = poller.poll(timeout);
+        let polled = KeyedPoller::poll_shared(&self.inner.poller, timeout);
         self.inner.polling.set(false);
         polled?;
+        let poller = self.inner.poller.borrow();
         // The buffer of the previous iteration, reused: no allocation per poll.
         let mut ready = std::mem::take(&mut *self.inner.ready.borrow_mut());
         ready.clear();

@@ -44,10 +44,15 @@ fn next_tick(previous: Instant, period: Duration, now: Instant) -> Instant {
 /// skipped. A tick whose work panics is logged (at error level, once per tick) and the
 /// callback keeps ticking, as tornado's does.
 pub struct PeriodicCallback {
+    /// The loop it ticks on.
     ioloop: IOLoop,
+    /// The time between ticks; above zero (`new` panics otherwise).
     period: Duration,
+    /// What each tick runs; shared with the pending timeout.
     work: Work,
+    /// The timeout of the next tick, while one is scheduled (replaced by each tick).
     pending: Rc<RefCell<Option<Timeout>>>,
+    /// Started and not stopped: a tick that finds it false schedules nothing more.
     running: Rc<Cell<bool>>,
     /// Bumped by every `start`: a tick of an older chain (stopped and restarted from inside
     /// its own work) sees it changed and ends its chain.
@@ -117,8 +122,11 @@ impl Drop for PeriodicCallback {
 
 /// One started run of a periodic callback.
 struct Chain {
+    /// The callback's `running`.
     running: Rc<Cell<bool>>,
+    /// The callback's `chain`: the number of its latest start.
     current: Rc<Cell<u64>>,
+    /// The number of the start that made this chain: it lives while `current` still says so.
     mine: u64,
 }
 
@@ -154,7 +162,10 @@ fn schedule(
 
 /// A repeating timer from [`IOLoop::add_timer`]; cancel it to stop early.
 pub struct Timer {
+    /// The timeout of the next call, while one is scheduled (replaced by each call).
     pending: Rc<RefCell<Option<Timeout>>>,
+    /// Calls left: `None` for a timer that runs until cancelled; `Some(0)` once done or
+    /// cancelled, and for good.
     remaining: Rc<Cell<Option<usize>>>,
 }
 
@@ -238,8 +249,11 @@ fn repeat(
 
 /// A resettable one-shot timeout of the loop's ticket delay. Dropping it cancels it.
 pub struct Ticket {
+    /// The loop it runs on (its ticket delay is read at each reset).
     ioloop: IOLoop,
+    /// What runs when the ticket expires; shared with the pending timeout.
     work: Work,
+    /// The timeout armed by the last reset, if any (it may have fired since).
     pending: RefCell<Option<Timeout>>,
 }
 

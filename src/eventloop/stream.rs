@@ -41,29 +41,51 @@ type RecvCallback = Rc<RefCell<dyn FnMut(&ZmqStream, Frames)>>;
 type SendCallback = Rc<RefCell<dyn FnMut(&ZmqStream, &[Vec<u8>], &zmqloop_green::Result<()>)>>;
 type SendDone = Box<dyn FnOnce(&[Vec<u8>], &zmqloop_green::Result<()>)>;
 
+/// A queued message.
 struct Outgoing {
+    /// Its frames, sent as one multipart message.
     frames: Frames,
+    /// Where its outcome goes: its own callback (`send_multipart_with`), else (`None`) the
+    /// stream's send callback. Called exactly once, when the message leaves the queue.
     done: Option<SendDone>,
 }
 
+/// A stream's state, shared by its [`ZmqStream`] handles; the loop's handlers of the stream
+/// hold it weakly, so a stream whose handles are all dropped leaves the loop (`abandon`).
 struct StreamInner {
+    /// The loop the stream runs on (a strong handle: the loop holds nothing strong of the
+    /// stream, so there is no cycle).
     ioloop: IOLoop,
+    /// The socket; `None` exactly once the stream is closed, and for good. While it is `Some`,
+    /// the loop's handler made by `new` holds the other `Rc` until `close` removes both (or the
+    /// loop's own `close` removes the handler: the stream then logs that it cannot rearm).
     socket: RefCell<Option<Rc<Socket>>>,
+    /// The receive callback, `Some` while one is set (`receiving`): an open stream then polls
+    /// for `POLLIN` (outside a pass). Cloned out before each call, so that a callback may
+    /// replace itself.
     on_recv: RefCell<Option<RecvCallback>>,
+    /// The send callback of messages queued without their own; cloned out before each call.
     on_send: RefCell<Option<SendCallback>>,
+    /// Run once by `close`, taken out before it runs.
     on_close: RefCell<Option<Box<dyn FnOnce()>>>,
+    /// The messages libzmq has not taken yet, in order: the first stays first until libzmq
+    /// takes it or refuses it for good, and each leaves with exactly one report. Empty once
+    /// closed (a send then is reported ENOTSOCK at once). Never borrowed while a callback runs.
     queue: RefCell<VecDeque<Outgoing>>,
     /// What the first queued send waits on if it met a lying `POLLOUT` (module doc); shared
     /// with the stream's handlers, which end it if the stream is dropped without `close`.
     send_wait: Rc<SendWait>,
-    /// The events the loop's handler currently waits for.
+    /// The events the loop's handler waits for: what `rearm` last gave `update_handler` (empty
+    /// at first). `rearm` changes the handler only when what the stream wants differs.
     registered: Cell<PollEvents>,
-    /// A pass is queued as a loop callback.
+    /// A pass is queued as a loop callback: at most one is, so a busy stream costs one
+    /// callback per iteration.
     pass_scheduled: Cell<bool>,
-    /// A pass is running (sends queued meanwhile are its business).
+    /// A pass is running: sends queued meanwhile are its business (it sends and rearms after),
+    /// so they schedule nothing.
     in_pass: Cell<bool>,
-    /// The callback that runs a pass, made once and queued by reference (no allocation per
-    /// pass).
+    /// The callback that runs a pass, queued by reference (no allocation per pass): made by
+    /// `new` and never `None` after; it holds the stream weakly (no cycle through the loop).
     pass_callback: RefCell<Option<Rc<dyn Fn()>>>,
 }
 
@@ -94,6 +116,7 @@ struct StreamInner {
 /// ```
 #[derive(Clone)]
 pub struct ZmqStream {
+    /// The stream itself; every clone shares it.
     inner: Rc<StreamInner>,
 }
 
@@ -104,7 +127,32 @@ fn log_panic(what: &str, f: impl FnOnce()) {
 }
 
 impl ZmqStream {
-    /// Puts `socket` on `ioloop` (nothing is received until a receive callback is set).
+    /// Puts `socket` on `ioloop`: the stream owns it from now on (through
+    /// [`socket`](ZmqStream::socket) it can still be read or set), and nothing is received
+    /// until a receive callback is set ([`on_recv`](ZmqStream::on_recv)). The loop need not run
+    /// yet; it may also be waiting, in another hub task or coroutine of this thread.
+    ///
+    /// # Errors
+    /// As [`IOLoop::add_handler`]: the socket's own error if its fd cannot be read (ETERM once
+    /// its context is terminated), or an OS error if the loop's epoll set refuses the fd. The
+    /// socket is then closed.
+    ///
+    /// # Examples
+    /// ```
+    /// use zmqloop::eventloop::{IOLoop, ZmqStream};
+    /// use zmqloop::green as zmq;
+    ///
+    /// let ctx = zmq::Context::new();
+    /// let ioloop = IOLoop::new()?;
+    /// let socket = ctx.socket(zmq::PULL)?;
+    /// socket.bind("inproc://stream-new-doc")?;
+    /// let stream = ZmqStream::new(socket, &ioloop)?;
+    /// assert!(!stream.receiving() && !stream.sending());
+    /// assert_eq!(stream.socket().unwrap().get_socket_type()?, zmq::PULL);
+    /// stream.close(None);
+    /// assert!(stream.closed() && stream.socket().is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(socket: Socket, ioloop: &IOLoop) -> zmqloop_green::Result<ZmqStream> {
         let socket = Rc::new(socket);
         let inner = Rc::new(StreamInner {
@@ -157,7 +205,43 @@ impl ZmqStream {
         &self.inner.ioloop
     }
 
-    /// Calls `callback` with every message received (all its frames).
+    /// Calls `callback` with every message received (all its frames), on the loop, one
+    /// message per pass; a callback set again replaces the last one. Messages that arrived
+    /// before are received too.
+    ///
+    /// A panic of the callback is logged (error level) and the stream goes on. A receive that
+    /// fails is logged (warn level), except ETERM, which closes the stream quietly.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::cell::RefCell;
+    /// use std::rc::Rc;
+    /// use zmqloop::eventloop::{IOLoop, ZmqStream};
+    /// use zmqloop::green as zmq;
+    ///
+    /// let ctx = zmq::Context::new();
+    /// let pull = ctx.socket(zmq::PULL)?;
+    /// pull.bind("inproc://on-recv-doc")?;
+    /// let push = ctx.socket(zmq::PUSH)?;
+    /// push.connect("inproc://on-recv-doc")?;
+    /// push.send_multipart(["key", "value"], 0)?;
+    /// push.send("end", 0)?;
+    ///
+    /// let ioloop = IOLoop::new()?;
+    /// let stream = ZmqStream::new(pull, &ioloop)?;
+    /// let got = Rc::new(RefCell::new(Vec::new()));
+    /// let (seen, stopper) = (got.clone(), ioloop.clone());
+    /// stream.on_recv(move |frames| {
+    ///     if frames == [b"end"] {
+    ///         stopper.stop();
+    ///     }
+    ///     seen.borrow_mut().push(frames);
+    /// });
+    /// ioloop.start()?;
+    /// assert_eq!(*got.borrow(), [vec![b"key".to_vec(), b"value".to_vec()], vec![b"end".to_vec()]]);
+    /// stream.close(None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn on_recv(&self, mut callback: impl FnMut(Frames) + 'static) {
         self.on_recv_stream(move |_, frames| callback(frames));
     }
@@ -213,7 +297,51 @@ impl ZmqStream {
     }
 
     /// Queues a multipart message; it is sent when the socket can take it, one message per
-    /// pass, in order.
+    /// pass, in order, and its outcome goes to the send callback ([`on_send`]). Sending never
+    /// blocks the loop: a message libzmq cannot take yet stays first in the queue (and the loop
+    /// waits for room, never spinning on a `POLLOUT` that lies: module doc).
+    ///
+    /// # Errors
+    /// Reported to the send callback, never returned or lost: the send's error when libzmq
+    /// refuses the message for good (EHOSTUNREACH from a `ROUTER_MANDATORY` socket, ETERM,
+    /// which also closes the stream), ENOTSOCK at once on a closed stream; the message then
+    /// leaves the queue. [`close`](ZmqStream::close) reports what it could not send.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::cell::RefCell;
+    /// use std::rc::Rc;
+    /// use zmqloop::eventloop::{IOLoop, ZmqStream};
+    /// use zmqloop::green as zmq;
+    ///
+    /// let ctx = zmq::Context::new();
+    /// let pull = ctx.socket(zmq::PULL)?;
+    /// pull.bind("inproc://send-multipart-doc")?;
+    /// let push = ctx.socket(zmq::PUSH)?;
+    /// push.connect("inproc://send-multipart-doc")?;
+    ///
+    /// let ioloop = IOLoop::new()?;
+    /// let stream = ZmqStream::new(push, &ioloop)?;
+    /// let outcomes = Rc::new(RefCell::new(Vec::new()));
+    /// let seen = outcomes.clone();
+    /// stream.on_send_stream(move |stream, frames, status| {
+    ///     seen.borrow_mut().push((frames.len(), *status));
+    ///     if seen.borrow().len() == 2 {
+    ///         stream.ioloop().stop();
+    ///     }
+    /// });
+    /// stream.send_multipart(["header", "body"]);
+    /// stream.send("last");
+    /// assert!(stream.sending()); // queued: the loop sends
+    /// ioloop.start()?;
+    /// assert_eq!(*outcomes.borrow(), [(2, Ok(())), (1, Ok(()))]);
+    /// assert_eq!(pull.recv_multipart(0)?, [b"header".to_vec(), b"body".to_vec()]);
+    /// assert_eq!(pull.recv_bytes(0)?, b"last");
+    /// stream.close(None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// [`on_send`]: ZmqStream::on_send
     pub fn send_multipart<I, T>(&self, frames: I)
     where
         I: IntoIterator<Item = T>,
@@ -297,7 +425,45 @@ impl ZmqStream {
     /// Closes the stream: sends what it can of the queue within `linger` (None: do not wait),
     /// reports every message it could not send to its callback (with EAGAIN), removes the
     /// socket from the loop, closes it with that linger, and runs the close callback. Calling
-    /// it again does nothing.
+    /// it again does nothing. Within the linger it waits for room (parking only the caller in
+    /// a coroutine or hub task); it may be called while the loop runs, or waits in another
+    /// task, and the loop lets go of the socket before `close` returns.
+    ///
+    /// # Errors
+    /// Reported, not returned: each queued message goes to its send callback, with `Ok`, the
+    /// send's error, or EAGAIN if the linger ran out first. Sends on the stream afterwards are
+    /// reported ENOTSOCK at once.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::cell::Cell;
+    /// use std::rc::Rc;
+    /// use std::time::Duration;
+    /// use zmqloop::eventloop::{IOLoop, ZmqStream};
+    /// use zmqloop::green as zmq;
+    ///
+    /// let ctx = zmq::Context::new();
+    /// let pull = ctx.socket(zmq::PULL)?;
+    /// pull.bind("inproc://close-doc")?;
+    /// let push = ctx.socket(zmq::PUSH)?;
+    /// push.connect("inproc://close-doc")?;
+    ///
+    /// let ioloop = IOLoop::new()?;
+    /// let stream = ZmqStream::new(push, &ioloop)?;
+    /// let closed = Rc::new(Cell::new(false));
+    /// let flag = closed.clone();
+    /// stream.set_close_callback(move || flag.set(true));
+    /// stream.send("queued"); // the loop has not run: still queued
+    /// stream.close(Some(Duration::from_secs(1))); // sends it first, within the linger
+    /// assert!(closed.get() && stream.closed());
+    /// assert_eq!(pull.recv_string(0)?.unwrap(), "queued");
+    ///
+    /// let late = Rc::new(Cell::new(None));
+    /// let outcome = late.clone();
+    /// stream.send_multipart_with(["late"], move |_, status| outcome.set(Some(*status)));
+    /// assert_eq!(late.get(), Some(Err(zmq::Error::ENOTSOCK)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn close(&self, linger: Option<Duration>) {
         let Some(socket) = self.socket() else {
             return;

@@ -12,8 +12,15 @@ pub(crate) type TimerCallback = Box<dyn FnOnce()>;
 /// due.
 #[derive(Default)]
 pub(crate) struct Timers {
+    /// (deadline, sequence) of every timeout added and not yet due, earliest first. Invariant:
+    /// holds every key of `callbacks`; an entry whose callback is gone (cancelled) is skipped
+    /// and dropped when it reaches the top.
     heap: BinaryHeap<Reverse<(Instant, u64)>>,
+    /// The callbacks of the pending timeouts, by sequence number: a timeout is pending exactly
+    /// while its callback is here.
     callbacks: HashMap<u64, TimerCallback>,
+    /// The sequence number of the next timeout. Invariant: above every number handed out, so
+    /// numbers are never reused (not even after `clear`).
     next_seq: u64,
 }
 

@@ -11,25 +11,9 @@ use zmqloop::green as zmq;
 use zmqloop::green::hub;
 
 use crate::{
-    add_idle_pull_handler, bump, common, counter, counting, ms, on_hub, stop_after, LIMIT,
+    add_idle_pull_handler, bump, common, counter, counting, hub_wait_for, ms, on_hub, started_flag,
+    stop_after, LIMIT,
 };
-
-/// A flag that `ioloop` raises in its first iteration.
-fn started_flag(ioloop: &IOLoop) -> Rc<Cell<bool>> {
-    let flag = Rc::new(Cell::new(false));
-    let f = flag.clone();
-    ioloop.add_callback(move || f.set(true));
-    flag
-}
-
-/// Lets the other tasks of this hub run until `flag` is raised. Hub tasks take turns on one
-/// thread: once the [`started_flag`] of a loop run by another task is raised, that task is
-/// parked in the loop's poll whenever this one runs (if the loop has nothing else due).
-fn hub_wait_for(flag: &Cell<bool>) {
-    while !flag.get() {
-        hub::yield_now();
-    }
-}
 
 /// Makes `n` request/reply round trips on `req` with an echo server: each reply must be the
 /// request.

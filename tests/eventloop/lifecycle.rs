@@ -1,6 +1,7 @@
 //! The IOLoop's lifecycle: stop before start, start/stop/start, `close` (handlers, callbacks and
 //! timeouts dropped, nothing left that touches later ones), ETERM ending `start` with `Ok`
-//! quietly, panicking handlers, callbacks and timeouts logged while the loop goes on.
+//! quietly (each handler told once, unless another removed it first), panicking handlers,
+//! callbacks and timeouts logged while the loop goes on.
 
 use std::cell::Cell;
 use std::os::fd::AsRawFd;
@@ -189,6 +190,41 @@ fn context_termination_ends_start_with_ok() {
         // Closed, the loop holds nothing of the dead context and runs again.
         stop_after(&ioloop, ms(10));
         assert_eq!(ioloop.start(), Ok(()));
+    });
+}
+
+#[test]
+fn a_handler_removed_while_termination_is_reported_is_not_called() {
+    within(LIMIT, || {
+        let ctx = zmq::Context::new();
+        let (a, push_a) = common::socket_pair(&ctx, "ev-eterm-remove-a", zmq::PULL, zmq::PUSH);
+        let (b, push_b) = common::socket_pair(&ctx, "ev-eterm-remove-b", zmq::PULL, zmq::PUSH);
+        let (a, b) = (Rc::new(a), Rc::new(b));
+        let ioloop = IOLoop::new().unwrap();
+        let told = counter();
+        // Each handler removes the other's when told of the termination: whichever is told
+        // first, the other must not be told after its removal.
+        for (mine, other) in [(a.clone(), b.clone()), (b, a)] {
+            let (l, t) = (ioloop.clone(), told.clone());
+            ioloop
+                .add_handler(mine, zmq::POLLIN, move |events| {
+                    if events.contains(zmq::POLLERR) {
+                        bump(&t);
+                        let _ = l.remove_handler(&other);
+                    }
+                })
+                .unwrap();
+        }
+        let destroyed = destroy_once_started(&ioloop, &ctx);
+        assert_eq!(ioloop.start(), Ok(()));
+        ioloop.close(); // releases the sockets: destroy() can finish
+        drop((push_a, push_b));
+        assert_eq!(destroyed.recv().unwrap(), Ok(()));
+        assert_eq!(
+            told.get(),
+            1,
+            "a handler was told of the termination after its removal"
+        );
     });
 }
 

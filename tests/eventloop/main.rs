@@ -13,8 +13,8 @@
 //!   skipped, not bunched); `add_timer` with a count and until cancelled; tickets (delay, reset,
 //!   cancel).
 //! - `lifecycle`: stop before start, start/stop/start, `close` drops handlers, callbacks and
-//!   timeouts, ETERM ends `start` with `Ok` quietly, panicking handlers/callbacks/timeouts are
-//!   logged and the loop goes on.
+//!   timeouts, ETERM ends `start` with `Ok` quietly (a handler removed by another's ETERM
+//!   report is not told), panicking handlers/callbacks/timeouts are logged and the loop goes on.
 //! - `stream`: ZmqStream's whole multipart messages, pause/resume without loss, send callbacks
 //!   (per stream and per send) in order, `flush` counts and limits, state queries, panicking
 //!   receive callback, ROUTER_MANDATORY errors not blocking the queue, fairness between busy
@@ -25,6 +25,10 @@
 //! - `green`: the same loop inside a may coroutine (on ONE worker) and inside a hub task parks
 //!   only that coroutine/task, is woken by what other hub tasks add, and ends with `Ok` on
 //!   ETERM.
+//! - `waiting`: what other hub tasks (or a coroutine on the loop's worker) change while the
+//!   loop waits in its poll (handlers added, paused, resumed, removed; streams made, flushed,
+//!   stopped, closed; the loop closed) takes effect at once, without a panic; removed handlers
+//!   are never called again and their sockets are let go when the removal returns.
 //!
 //! This file holds the harness they share. Some tests reproduce bugs found while writing them;
 //! the library is fixed, and they guard against regressions.
@@ -45,6 +49,7 @@ mod periodic;
 mod stream;
 mod stream_close;
 mod timeouts;
+mod waiting;
 
 use std::cell::{Cell, RefCell};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -127,6 +132,23 @@ fn started_signal(ioloop: &IOLoop) -> mpsc::Receiver<()> {
     let (started_tx, started_rx) = mpsc::channel();
     ioloop.add_callback(move || started_tx.send(()).unwrap());
     started_rx
+}
+
+/// A flag that `ioloop` raises in its first iteration.
+fn started_flag(ioloop: &IOLoop) -> Rc<Cell<bool>> {
+    let flag = Rc::new(Cell::new(false));
+    let f = flag.clone();
+    ioloop.add_callback(move || f.set(true));
+    flag
+}
+
+/// Lets the other tasks of this hub run until `flag` is raised. Hub tasks take turns on one
+/// thread: once the [`started_flag`] of a loop run by another task is raised, that task is
+/// parked in the loop's poll whenever this one runs (if the loop has nothing else due).
+fn hub_wait_for(flag: &Cell<bool>) {
+    while !flag.get() {
+        zmqloop::green::hub::yield_now();
+    }
 }
 
 /// Terminates `ctx` on another thread once `ioloop` has run its first iteration (`destroy`

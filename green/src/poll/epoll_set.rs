@@ -190,7 +190,7 @@ impl EpollSet {
 impl Drop for EpollSet {
     fn drop(&mut self) {
         // SAFETY: the fd is owned by this set and closed exactly once, here. Whoever parks on
-        // it releases its scheduler registration before the set is dropped (see `Waiter`).
+        // it releases its scheduler registration before the set is dropped (see `Parker`).
         unsafe { libc::close(self.epfd) };
     }
 }

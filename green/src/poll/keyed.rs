@@ -12,6 +12,7 @@
 //! (its key and socket are kept) but leaves the poll set and the epoll set, so it costs nothing
 //! in a wait until it asks for events again.
 
+use std::cell::{RefCell, RefMut};
 use std::collections::HashMap;
 use std::os::unix::io::RawFd;
 use std::rc::Rc;
@@ -218,6 +219,61 @@ impl KeyedPoller {
     /// coroutine an OS error if the wait cannot be set up.
     pub fn poll(&mut self, timeout_ms: i64) -> Result<i32> {
         self.active.poll(timeout_ms)
+    }
+
+    /// Polls like [`poll`](KeyedPoller::poll) a poller that code running meanwhile on this
+    /// thread may change: other hub tasks, or may coroutines on the same worker, while this one
+    /// is parked. `poller` is borrowed only between parks, never across one, so that
+    /// [`register`](KeyedPoller::register), [`modify`](KeyedPoller::modify) and
+    /// [`unregister`](KeyedPoller::unregister) through it work while the wait is parked, and
+    /// take effect at once: a member that leaves is out of the wait (and the `Rc` of its socket
+    /// comes back) when `unregister` returns, one that joins is watched from then on. A socket
+    /// that joins with messages already waiting signals nothing, though: to have such a change
+    /// looked at at once, wake the wait (an eventfd member, written by whoever changes the
+    /// poller, is what the IOLoop uses). On a plain thread this is
+    /// [`poll`](KeyedPoller::poll) itself (nothing else runs on the thread while it blocks).
+    ///
+    /// # Errors
+    /// As [`poll`](KeyedPoller::poll); EBUSY if another wait on this poller is parked.
+    ///
+    /// # Panics
+    /// If `poller` is borrowed elsewhere when the wait needs it (before its first park, after
+    /// each wake): code that runs meanwhile must not hold a borrow of it across a park of its
+    /// own.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::cell::RefCell;
+    /// use std::rc::Rc;
+    /// use zmqloop_green as zmq;
+    /// use zmq::hub::{self, Hub};
+    ///
+    /// let hub = Hub::new().unwrap();
+    /// hub.block_on(|| {
+    ///     let ctx = zmq::Context::new();
+    ///     let pull = Rc::new(ctx.socket(zmq::PULL).unwrap());
+    ///     pull.bind("inproc://keyed-shared-doc").unwrap();
+    ///     let push = ctx.socket(zmq::PUSH).unwrap();
+    ///     push.connect("inproc://keyed-shared-doc").unwrap();
+    ///
+    ///     let poller = Rc::new(RefCell::new(zmq::KeyedPoller::new()));
+    ///     let shared = poller.clone();
+    ///     // Another task registers the socket while this one waits, then makes it readable.
+    ///     let other = hub::spawn(move || {
+    ///         let key = shared.borrow_mut().register(pull, zmq::POLLIN).unwrap();
+    ///         push.send("hi", 0).unwrap();
+    ///         key
+    ///     });
+    ///     assert_eq!(zmq::KeyedPoller::poll_shared(&poller, 5000).unwrap(), 1);
+    ///     let key = other.join().unwrap();
+    ///     assert_eq!(poller.borrow().ready().collect::<Vec<_>>(), [(key, zmq::POLLIN)]);
+    /// });
+    /// ```
+    pub fn poll_shared(poller: &RefCell<KeyedPoller>, timeout_ms: i64) -> Result<i32> {
+        PollSet::poll_shared(
+            || RefMut::map(poller.borrow_mut(), |poller| &mut poller.active),
+            timeout_ms,
+        )
     }
 
     /// The members with events after the last [`poll`](KeyedPoller::poll), and their events.

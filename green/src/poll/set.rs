@@ -10,12 +10,18 @@
 //! The set stores libzmq's raw pollitems, which `zmq_poll` takes as they are; what keeps each
 //! item's socket open is the [`Source`] stored beside it.
 //!
+//! One wait ([`wait`]) serves a set held for the whole call ([`PollSet::poll`]) and a set in a
+//! `RefCell` that is borrowed only between parks ([`PollSet::poll_shared`], for an event loop
+//! that other tasks of its thread change while it waits).
+//!
 //! [`Poller`]: super::Poller
 //! [`KeyedPoller`]: super::KeyedPoller
 
+use std::cell::RefMut;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::os::raw::c_int;
+use std::time::Instant;
 
 use zmq::{PollEvents, Result};
 
@@ -23,7 +29,7 @@ use super::waiter::Waiter;
 use super::{member_fd, zmq_poll_raw, Member};
 use crate::poll_item::PollItem;
 use crate::readiness::deadline_after;
-use crate::sched;
+use crate::sched::{self, Wake};
 
 /// What an item of a [`PollSet`] polls: a socket that the value keeps open, or a plain fd.
 ///
@@ -152,20 +158,44 @@ impl<K: Copy + Eq + Hash, T: Source> PollSet<K, T> {
     /// [`poll`](super::poll) for `timeout_ms`). Returns how many items are ready; their events
     /// are then in [`ready`](PollSet::ready).
     pub(crate) fn poll(&mut self, timeout_ms: i64) -> Result<i32> {
-        let Some(scheduler) = sched::current() else {
-            return self.zmq_poll(timeout_ms);
-        };
-        let ready = self.zmq_poll(0)?;
-        if ready > 0 || timeout_ms == 0 {
-            return Ok(ready);
-        }
-        let deadline = deadline_after(timeout_ms);
-        let waiter = match &mut self.waiter {
+        wait(self, timeout_ms)
+    }
+
+    /// Polls like [`poll`](PollSet::poll) a set reached through `set`, which is called only
+    /// between parks, its borrow given back before each: while the caller is parked, code that
+    /// runs meanwhile on this thread (other hub tasks, may coroutines on the same worker) can
+    /// change the set, and the change is in the epoll set the wait parks on at once.
+    ///
+    /// On a plain thread the blocking `zmq_poll` runs with the set borrowed: nothing else runs
+    /// on the thread meanwhile.
+    pub(crate) fn poll_shared<'s>(
+        set: impl Fn() -> RefMut<'s, Self>,
+        timeout_ms: i64,
+    ) -> Result<i32>
+    where
+        K: 's,
+        T: 's,
+    {
+        wait(Shared(set), timeout_ms)
+    }
+
+    /// The waiter, built on the first wait.
+    fn waiter(&mut self) -> Result<&mut Waiter> {
+        let waiter = match self.waiter.take() {
             Some(waiter) => waiter,
-            None => self.waiter.insert(self.new_waiter()?),
+            None => self.new_waiter()?,
         };
-        // SAFETY: `sources` keeps every socket of `items` open (field invariants).
-        unsafe { waiter.wait(scheduler, &mut self.items, &self.members, deadline) }
+        Ok(self.waiter.insert(waiter))
+    }
+
+    /// The items after a park that ended with `wake` ([`Waiter::check`]; every item if the set
+    /// has no waiter: a new set put in the `RefCell` while the wait was parked).
+    fn check(&mut self, wake: Wake) -> Result<i32> {
+        match &mut self.waiter {
+            // SAFETY: `sources` keeps every socket of `items` open (field invariants).
+            Some(waiter) => unsafe { waiter.check(wake, &mut self.items, &self.members) },
+            None => self.zmq_poll(0),
+        }
     }
 
     /// `zmq_poll` over every item (blocking when `timeout_ms` is not 0).
@@ -194,4 +224,51 @@ impl<K: Copy + Eq + Hash, T: Source> PollSet<K, T> {
             .filter(|(_, events)| !events.is_empty())
             .map(|(i, events)| (self.keys[i], &self.sources[i], events))
     }
+}
+
+/// How a wait reaches its set: for the whole wait (`&mut`), or between its parks only
+/// ([`Shared`]).
+trait Reach<K, T> {
+    /// Runs `f` with the set.
+    fn reach<R>(&mut self, f: impl FnOnce(&mut PollSet<K, T>) -> R) -> R;
+}
+
+impl<K, T> Reach<K, T> for &mut PollSet<K, T> {
+    fn reach<R>(&mut self, f: impl FnOnce(&mut PollSet<K, T>) -> R) -> R {
+        f(self)
+    }
+}
+
+/// A set borrowed from a `RefCell` anew for each step of a wait.
+struct Shared<F>(F);
+
+impl<'s, K: 's, T: 's, F: Fn() -> RefMut<'s, PollSet<K, T>>> Reach<K, T> for Shared<F> {
+    fn reach<R>(&mut self, f: impl FnOnce(&mut PollSet<K, T>) -> R) -> R {
+        f(&mut (self.0)())
+    }
+}
+
+/// The wait of a kept set (the readiness rule of [`poll`](super::poll)): `zmq_poll(0)` over
+/// every item; if nothing is ready, park on the epoll set and check the items whose fds fired,
+/// until something is ready or the deadline passes. The set is reached only for the checks:
+/// across a park the wait holds the waiter's [`Parker`](super::waiter::Parker), not the set.
+fn wait<K: Copy + Eq + Hash, T: Source>(mut set: impl Reach<K, T>, timeout_ms: i64) -> Result<i32> {
+    let Some(scheduler) = sched::current() else {
+        return set.reach(|set| set.zmq_poll(timeout_ms));
+    };
+    let ready = set.reach(|set| set.zmq_poll(0))?;
+    if ready > 0 || timeout_ms == 0 {
+        return Ok(ready);
+    }
+    let deadline = deadline_after(timeout_ms);
+    while deadline.is_none_or(|at| at > Instant::now()) {
+        let parker = set.reach(|set| set.waiter().map(|waiter| waiter.parker()))?;
+        let wake = parker.park(scheduler, deadline)?;
+        drop(parker); // a set dropped meanwhile releases its registration here
+        let ready = set.reach(|set| set.check(wake))?;
+        if ready > 0 {
+            return Ok(ready);
+        }
+    }
+    Ok(0)
 }
