@@ -451,13 +451,7 @@ fn a_full_push_stream_waits_for_pollout_and_sends_its_queue_in_order() {
     let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
     let got = on_loop_thread(Place::Thread, || {
         let ctx = zmq::Context::new();
-        let endpoint = common::inproc("stall-push");
-        let push = common::full::socket(&ctx, zmq::PUSH);
-        push.set_sndhwm(1).unwrap();
-        push.bind(&endpoint).unwrap();
-        let pull = common::full::socket(&ctx, zmq::PULL);
-        pull.set_rcvhwm(1).unwrap();
-        pull.connect(&endpoint).unwrap();
+        let (push, pull) = common::full::small_pipe(&ctx, "stall-push", zmq::PUSH, zmq::PULL);
         let ioloop = IOLoop::new().unwrap();
         let sender = ZmqStream::new(push, &ioloop).unwrap();
         for i in 0..MESSAGES {

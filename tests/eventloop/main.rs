@@ -220,6 +220,21 @@ fn count_iterations(ioloop: &IOLoop, count: Rc<Cell<usize>>) {
     });
 }
 
+/// A ROUTER with `ROUTER_MANDATORY` bound to a fresh inproc endpoint named after `name`, and a
+/// DEALER with the routing id `known` connected to it, which has sent it `hello` (still queued
+/// in the ROUTER: once received, the ROUTER knows the peer).
+fn router_mandatory_and_known_peer(ctx: &zmq::Context, name: &str) -> (zmq::Socket, zmq::Socket) {
+    let endpoint = common::inproc(name);
+    let router = ctx.socket(zmq::ROUTER).unwrap();
+    router.set_router_mandatory(true).unwrap();
+    router.bind(&endpoint).unwrap();
+    let dealer = ctx.socket(zmq::DEALER).unwrap();
+    dealer.set_identity(b"known").unwrap();
+    dealer.connect(&endpoint).unwrap();
+    dealer.send("hello", 0).unwrap();
+    (router, dealer)
+}
+
 /// A bound PULL stream and the PUSH socket connected to it (not on the loop).
 fn pull_stream(ctx: &zmq::Context, ioloop: &IOLoop, name: &str) -> (ZmqStream, zmq::Socket) {
     let (pull, push) = common::socket_pair(ctx, name, zmq::PULL, zmq::PUSH);
