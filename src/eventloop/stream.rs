@@ -7,6 +7,13 @@
 //! turns; a pass that made none leaves the stream to the loop's poll, registered for exactly
 //! what it still wants (input while a receive callback is set, output while sends are queued).
 //!
+//! As pyzmq's documentation says of `ZMQStream.send`, a queued message waits until the socket
+//! can send it: at the high-water mark (EAGAIN), and while the socket's pattern forbids sending
+//! (EFSM: a REQ awaiting its reply, a REP before its request), it stays first in the queue and
+//! goes when the socket allows. Only errors that will not go away (EHOSTUNREACH on a
+//! `ROUTER_MANDATORY` socket, ENOTSUP, ETERM...) are reported to its callback and drop it: the
+//! whole errno table is in `sending.rs`, and in [`ZmqStream::send_multipart`]'s errors.
+//!
 //! A send never spins on a `POLLOUT` that lies. ROUTER with `ROUTER_MANDATORY` (a full peer
 //! while another has room), STREAM and PUB/XPUB with `XPUB_NODROP` report `POLLOUT` while a send
 //! to a full peer fails with EAGAIN; a stream that polled for `POLLOUT` again would make the
@@ -18,10 +25,10 @@
 //! or reordered), and the stream keeps receiving. `sending.rs` has the rule and the watch.
 //!
 //! Where pyzmq falls short, this does not: a panicking callback is logged and the stream goes
-//! on; a send that fails (e.g. `EHOSTUNREACH` on a `ROUTER_MANDATORY` socket) is reported to
-//! its callback and dropped instead of blocking the queue; `close` flushes queued sends within
-//! its linger (waiting for the socket's fd, never for `POLLOUT`) and reports every message it
-//! could not send.
+//! on; a send that fails for good (e.g. `EHOSTUNREACH` on a `ROUTER_MANDATORY` socket) is
+//! reported to its callback and dropped instead of blocking the queue; `close` flushes queued
+//! sends within its linger (waiting for the socket's fd, never for `POLLOUT`) and reports every
+//! message it could not send.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -298,14 +305,23 @@ impl ZmqStream {
 
     /// Queues a multipart message; it is sent when the socket can take it, one message per
     /// pass, in order, and its outcome goes to the send callback ([`on_send`]). Sending never
-    /// blocks the loop: a message libzmq cannot take yet stays first in the queue (and the loop
-    /// waits for room, never spinning on a `POLLOUT` that lies: module doc).
+    /// blocks the loop: a message libzmq cannot take yet stays first in the queue and goes when
+    /// the socket allows, whether it lacked room (EAGAIN at the high-water mark; the loop waits,
+    /// never spinning on a `POLLOUT` that lies: module doc) or its pattern forbade sending now
+    /// (EFSM: a REQ stream queues its next request until the reply to the last one has been
+    /// received, a REP stream its reply until a request has been). Either wait costs the loop
+    /// nothing while nothing happens on the socket.
     ///
     /// # Errors
-    /// Reported to the send callback, never returned or lost: the send's error when libzmq
-    /// refuses the message for good (EHOSTUNREACH from a `ROUTER_MANDATORY` socket, ETERM,
-    /// which also closes the stream), ENOTSOCK at once on a closed stream; the message then
-    /// leaves the queue. [`close`](ZmqStream::close) reports what it could not send.
+    /// Reported to the send callback, never returned or lost; the message then leaves the
+    /// queue (the errno table is in `sending.rs`):
+    /// - ENOTSOCK at once on a closed stream;
+    /// - the send's error when libzmq refuses the message for good: EHOSTUNREACH from a
+    ///   `ROUTER_MANDATORY` socket that does not know the peer, ENOTSUP from a socket type that
+    ///   cannot send, EINVAL, ETERM (which also closes the stream), any error but EAGAIN, EFSM
+    ///   and EINTR, which only make the message wait.
+    ///
+    /// [`close`](ZmqStream::close) reports what it could not send.
     ///
     /// # Examples
     /// ```
@@ -383,6 +399,13 @@ impl ZmqStream {
         }
     }
 
+    /// How many messages wait in the send queue: queued, not yet taken by libzmq (nor refused).
+    /// A message waiting for room or for its pattern counts; one that libzmq took does not,
+    /// even if it is still in libzmq's own pipe (up to the socket's `SNDHWM`).
+    pub fn queued(&self) -> usize {
+        self.inner.queue.borrow().len()
+    }
+
     /// Whether a receive callback is set.
     pub fn receiving(&self) -> bool {
         self.inner.on_recv.borrow().is_some()
@@ -423,16 +446,17 @@ impl ZmqStream {
     }
 
     /// Closes the stream: sends what it can of the queue within `linger` (None: do not wait),
-    /// reports every message it could not send to its callback (with EAGAIN), removes the
-    /// socket from the loop, closes it with that linger, and runs the close callback. Calling
-    /// it again does nothing. Within the linger it waits for room (parking only the caller in
-    /// a coroutine or hub task); it may be called while the loop runs, or waits in another
-    /// task, and the loop lets go of the socket before `close` returns.
+    /// reports every message it could not send to its callback, removes the socket from the
+    /// loop, closes it with that linger, and runs the close callback. Calling it again does
+    /// nothing. Within the linger it waits for room (parking only the caller in a coroutine or
+    /// hub task); it may be called while the loop runs, or waits in another task, and the loop
+    /// lets go of the socket before `close` returns.
     ///
     /// # Errors
     /// Reported, not returned: each queued message goes to its send callback, with `Ok`, the
-    /// send's error, or EAGAIN if the linger ran out first. Sends on the stream afterwards are
-    /// reported ENOTSOCK at once.
+    /// send's error, EAGAIN if the linger ran out first, or EFSM if the socket's pattern still
+    /// forbade it (a REQ awaiting its reply, a REP its request: `close` receives nothing, so
+    /// it does not wait for them). Sends on the stream afterwards are reported ENOTSOCK at once.
     ///
     /// # Examples
     /// ```

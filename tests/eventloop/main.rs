@@ -19,6 +19,9 @@
 //!   (per stream and per send) in order, `flush` counts and limits, state queries, panicking
 //!   receive callback, ROUTER_MANDATORY errors not blocking the queue, fairness between busy
 //!   streams.
+//! - `send_waits`: queued sends wait for the socket: REQ and REP until their pattern allows
+//!   (EFSM), DEALER at its high-water mark until the peer reads; only errors that will not go
+//!   away (EHOSTUNREACH on ROUTER_MANDATORY, ENOTSUP) drop a message, and only that one.
 //! - `stream_close`: `close` with linger (delivers, or reports every undelivered message), close
 //!   callback once, callbacks run by `close` using the stream, a dropped stream freeing its
 //!   socket, ETERM with streams (quiet, and nothing left holding a socket).
@@ -46,6 +49,7 @@ mod green;
 mod handlers;
 mod lifecycle;
 mod periodic;
+mod send_waits;
 mod stream;
 mod stream_close;
 mod timeouts;
