@@ -20,6 +20,10 @@
 //! | ENOTSOCK | the stream is closed (`close`, or ETERM) | reported at once by the send, never queued |
 //! | any other (EMSGSIZE, which libzmq raises only on receiving, EFAULT, ENOMEM...) | anything else | reported, dropped: nothing would signal the end of an error the stream does not know, so waiting could hold the queue forever, unreported |
 //!
+//! A send refused because the stream's own queue is at its limit
+//! ([`set_send_queue_limit`](super::ZmqStream::set_send_queue_limit)) is reported with EAGAIN
+//! at once and never queued: it is back-pressure for the caller, not a state of the socket.
+//!
 //! # Waiting for the pattern (EFSM)
 //! REQ's `xhas_out` is false while it awaits its reply (strict mode, the default; `REQ_RELAXED`
 //! never refuses), REP's while no reply is due; otherwise they are DEALER's and ROUTER's. So

@@ -21,7 +21,8 @@
 //!   streams.
 //! - `send_waits`: queued sends wait for the socket: REQ and REP until their pattern allows
 //!   (EFSM), DEALER at its high-water mark until the peer reads; only errors that will not go
-//!   away (EHOSTUNREACH on ROUTER_MANDATORY, ENOTSUP) drop a message, and only that one.
+//!   away (EHOSTUNREACH on ROUTER_MANDATORY, ENOTSUP) drop a message, and only that one; the
+//!   send queue's limit refuses a send at once with EAGAIN.
 //! - `stream_close`: `close` with linger (delivers, or reports every undelivered message), close
 //!   callback once, callbacks run by `close` using the stream, a dropped stream freeing its
 //!   socket, ETERM with streams (quiet, and nothing left holding a socket).

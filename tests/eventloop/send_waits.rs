@@ -1,6 +1,6 @@
 //! Queued sends wait for the socket (pyzmq: "the IOLoop will wait until socket is able to send
 //! (for instance if HWM is met, or a REQ/REP pattern prohibits sending at a certain point)"),
-//! and only errors that will not go away drop a message.
+//! and only errors that will not go away drop a message; the send queue's optional limit.
 //!
 //! - REQ: five requests queued at once all go, each once the reply to the last is in; none is
 //!   reported as an error (EFSM used to drop four of them).
@@ -10,10 +10,15 @@
 //! - ROUTER_MANDATORY: only the messages to unknown peers are refused (EHOSTUNREACH), each
 //!   once; those around them go. A socket type that cannot send (PULL, SUB) has each send
 //!   refused with ENOTSUP instead of left waiting.
+//! - `set_send_queue_limit`: a send beyond the limit is refused at once with EAGAIN, to its
+//!   own callback or the stream's, and not queued; once the queue drains, sends are accepted
+//!   again; a send refused inside the stream's send callback reaches it after it returns.
 //!
 //! That a stalled REQ or REP stream costs no CPU is measured in `tests/stream_stall.rs`, alone
 //! in its binary.
 
+use std::cell::Cell;
+use std::rc::Rc;
 use std::time::Duration;
 
 use zmqloop::eventloop::{Frames, IOLoop, ZmqStream};
@@ -257,5 +262,120 @@ fn a_socket_type_that_cannot_send_has_each_send_refused_not_kept() {
             assert_eq!(stream.queued(), 0, "{kind:?}");
             stream.close(None);
         }
+    });
+}
+
+#[test]
+fn a_send_beyond_the_queue_limit_is_refused_at_once_until_the_queue_drains() {
+    const LIMIT_OF_QUEUE: usize = 3;
+    within(LIMIT, || {
+        let ctx = zmq::Context::new();
+        let (push, pull) = small_pipe(&ctx, "ev-queue-limit", zmq::PUSH, zmq::PULL);
+        let ioloop = IOLoop::new().unwrap();
+        let stream = ZmqStream::new(push, &ioloop).unwrap();
+        assert_eq!(stream.send_queue_limit(), None);
+        stream.set_send_queue_limit(Some(LIMIT_OF_QUEUE));
+        assert_eq!(stream.send_queue_limit(), Some(LIMIT_OF_QUEUE));
+        let reports = record_reports(&stream, false);
+
+        // The peer does not read: the pipe fills, then the queue, up to its limit.
+        let mut accepted = Vec::new();
+        while stream.queued() < LIMIT_OF_QUEUE {
+            let message = format!("m{}", accepted.len());
+            stream.send(message.as_str());
+            accepted.push(message);
+            stream.flush(zmq::POLLOUT, None);
+            assert!(
+                accepted.len() < 1000,
+                "the queue never filled: no high-water mark"
+            );
+        }
+        let in_pipe = accepted.len() - LIMIT_OF_QUEUE;
+        assert_eq!(*reports.borrow(), all_ok(&accepted[..in_pipe]));
+
+        // Beyond the limit: EAGAIN before the send returns, to the stream's callback or the
+        // send's own, and the queue does not grow.
+        stream.send("refused");
+        let refused = (frames(&["refused"]), Err(zmq::Error::EAGAIN));
+        assert_eq!(reports.borrow().last(), Some(&refused));
+        let own: Reports = seen();
+        let record = own.clone();
+        stream.send_multipart_with(["refused too"], move |frames, status| {
+            record.borrow_mut().push((frames.to_vec(), *status));
+        });
+        assert_eq!(
+            *own.borrow(),
+            [(frames(&["refused too"]), Err(zmq::Error::EAGAIN))]
+        );
+        assert_eq!(stream.queued(), LIMIT_OF_QUEUE);
+        assert_eq!(reports.borrow().len(), in_pipe + 1);
+
+        // The peer reads: the queue drains, and a send is accepted again.
+        let reader = ZmqStream::new(pull, &ioloop).unwrap();
+        let got = receive_count(&reader, accepted.len() + 1);
+        let (drained, total) = (reports.clone(), accepted.len());
+        let again = Rc::new(Cell::new(None));
+        let queued_again = again.clone();
+        stream.on_send_stream(move |stream, frames, status| {
+            drained.borrow_mut().push((frames.to_vec(), *status));
+            let sent = drained.borrow().iter().filter(|(_, s)| s.is_ok()).count();
+            if sent == total {
+                stream.send("again");
+                queued_again.set(Some(stream.queued()));
+            }
+        });
+        stop_after(&ioloop, DEADLINE);
+        ioloop.start().unwrap();
+
+        assert_eq!(
+            again.get(),
+            Some(1),
+            "the send after the drain was not queued"
+        );
+        let mut expected: Vec<Frames> = accepted.iter().map(|m| frames(&[m.as_str()])).collect();
+        expected.push(frames(&["again"]));
+        assert_eq!(*got.borrow(), expected, "lost or reordered");
+        stream.close(None);
+        reader.close(None);
+        ioloop.close();
+    });
+}
+
+#[test]
+fn a_send_refused_inside_the_send_callback_reaches_it_after_it_returns() {
+    within(LIMIT, || {
+        let ctx = zmq::Context::new();
+        let (_pull, push) = common::socket_pair(&ctx, "ev-limit-nested", zmq::PULL, zmq::PUSH);
+        let ioloop = IOLoop::new().unwrap();
+        let stream = ZmqStream::new(push, &ioloop).unwrap();
+        stream.set_send_queue_limit(Some(1));
+        let reports: Reports = seen();
+        let record = reports.clone();
+        stream.on_send_stream(move |stream, sent, status| {
+            record.borrow_mut().push((sent.to_vec(), *status));
+            if sent == [b"first"] {
+                stream.send("second"); // fits
+                stream.send("third"); // refused: reported once this call returns
+                record.borrow_mut().push((frames(&["returns"]), Ok(())));
+            }
+        });
+        stream.send("first");
+        assert_eq!(stream.flush(zmq::POLLOUT, Some(1)), 1);
+        let eagain = Err(zmq::Error::EAGAIN);
+        assert_eq!(
+            *reports.borrow(),
+            [
+                (frames(&["first"]), Ok(())),
+                (frames(&["returns"]), Ok(())),
+                (frames(&["third"]), eagain),
+            ]
+        );
+        assert!(
+            !common::logs::here().iter().any(|l| l.contains("panicked")),
+            "{:?}",
+            common::logs::here()
+        );
+        assert_eq!(stream.queued(), 1);
+        stream.close(None);
     });
 }
