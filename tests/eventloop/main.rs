@@ -19,6 +19,10 @@
 //!   (per stream and per send) in order, `flush` counts and limits, state queries, panicking
 //!   receive callback, ROUTER_MANDATORY errors not blocking the queue, fairness between busy
 //!   streams.
+//! - `send_waits`: queued sends wait for the socket: REQ and REP until their pattern allows
+//!   (EFSM), DEALER at its high-water mark until the peer reads; only errors that will not go
+//!   away (EHOSTUNREACH on ROUTER_MANDATORY, ENOTSUP) drop a message, and only that one; the
+//!   send queue's limit refuses a send at once with EAGAIN.
 //! - `stream_close`: `close` with linger (delivers, or reports every undelivered message), close
 //!   callback once, callbacks run by `close` using the stream, a dropped stream freeing its
 //!   socket, ETERM with streams (quiet, and nothing left holding a socket).
@@ -52,6 +56,7 @@ mod green;
 mod handlers;
 mod lifecycle;
 mod periodic;
+mod send_waits;
 mod stream;
 mod stream_close;
 mod timeouts;
@@ -224,6 +229,21 @@ fn count_iterations(ioloop: &IOLoop, count: Rc<Cell<usize>>) {
         bump(&count);
         count_iterations(&next, count);
     });
+}
+
+/// A ROUTER with `ROUTER_MANDATORY` bound to a fresh inproc endpoint named after `name`, and a
+/// DEALER with the routing id `known` connected to it, which has sent it `hello` (still queued
+/// in the ROUTER: once received, the ROUTER knows the peer).
+fn router_mandatory_and_known_peer(ctx: &zmq::Context, name: &str) -> (zmq::Socket, zmq::Socket) {
+    let endpoint = common::inproc(name);
+    let router = ctx.socket(zmq::ROUTER).unwrap();
+    router.set_router_mandatory(true).unwrap();
+    router.bind(&endpoint).unwrap();
+    let dealer = ctx.socket(zmq::DEALER).unwrap();
+    dealer.set_identity(b"known").unwrap();
+    dealer.connect(&endpoint).unwrap();
+    dealer.send("hello", 0).unwrap();
+    (router, dealer)
 }
 
 /// A bound PULL stream and the PUSH socket connected to it (not on the loop).

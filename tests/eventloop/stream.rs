@@ -9,8 +9,8 @@ use zmqloop::eventloop::{Frames, IOLoop, ZmqStream};
 use zmqloop::green as zmq;
 
 use crate::{
-    bump, common, counter, counting, frames, ms, pull_stream, recv_within, seen, stop_after,
-    within, Seen, LIMIT,
+    bump, common, counter, counting, frames, ms, pull_stream, recv_within,
+    router_mandatory_and_known_peer, seen, stop_after, within, Seen, LIMIT,
 };
 
 #[test]
@@ -254,14 +254,7 @@ fn a_panicking_receive_callback_does_not_stall_the_stream() {
 fn router_mandatory_unreachable_peer_is_reported_and_the_queue_goes_on() {
     within(LIMIT, || {
         let ctx = zmq::Context::new();
-        let endpoint = common::inproc("ev-router");
-        let router = ctx.socket(zmq::ROUTER).unwrap();
-        router.set_router_mandatory(true).unwrap();
-        router.bind(&endpoint).unwrap();
-        let dealer = ctx.socket(zmq::DEALER).unwrap();
-        dealer.set_identity(b"known").unwrap();
-        dealer.connect(&endpoint).unwrap();
-        dealer.send("hello", 0).unwrap();
+        let (router, dealer) = router_mandatory_and_known_peer(&ctx, "ev-router");
 
         let ioloop = IOLoop::new().unwrap();
         let stream = ZmqStream::new(router, &ioloop).unwrap();
