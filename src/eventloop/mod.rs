@@ -12,17 +12,21 @@
 //! reachable as `zmqloop::green::eventloop` for that use.
 //!
 //! Files: `ioloop.rs` (handlers, callbacks, the loop), `timers.rs` (timeouts), `periodic.rs`
-//! (periodic callbacks, repeating timers, tickets), `stream.rs` (ZmqStream), `sending.rs` (how a
-//! stream sends without spinning), `monitor.rs` (socket monitor events on a ZmqStream).
+//! (periodic callbacks, repeating timers, tickets), `stream.rs` (ZmqStream), `outgoing.rs` (a
+//! queued message, bytes or zero-copy `zmq::Message`s, and what its outcome hands back),
+//! `sending.rs` (how a stream sends without spinning), `monitor.rs` (socket monitor events on a
+//! ZmqStream).
 
 mod debug;
 mod ioloop;
 mod monitor;
+mod outgoing;
 mod periodic;
 mod sending;
 mod stream;
 mod timers;
 
 pub use ioloop::{IOLoop, IOLoopHandle, Timeout};
+pub use outgoing::Unsent;
 pub use periodic::{PeriodicCallback, Ticket, Timer};
 pub use stream::{Frames, ZmqStream};
