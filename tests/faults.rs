@@ -194,41 +194,35 @@ fn context_termination_wakes_100_parked_coroutines_with_eterm() {
     });
 }
 
+/// may's `wait_io` returns 0 both after a cancellation (whose trace it erases) and after a
+/// stale wake-up (docs/may.md), so a 0 cannot be taken for a cancellation: taking it for one
+/// killed about one coroutine in a million under load, silently. A cancelled coroutine parked
+/// in a green call therefore keeps waiting, and its call completes when the socket is ready.
 #[test]
-fn cancelling_a_parked_coroutine_unwinds_it_and_closes_its_socket() {
+fn a_cancel_of_a_coroutine_parked_in_a_green_call_is_not_taken_for_its_end() {
     run(|| {
         let ctx = zmq::Context::new();
         let endpoint = inproc("cancel");
         let pull = ctx.socket(zmq::PULL).unwrap();
         pull.bind(&endpoint).unwrap();
         let (parked_tx, parked_rx) = may::sync::mpsc::channel();
-        let (dropped_tx, dropped_rx) = may::sync::mpsc::channel();
-        struct OnDrop(may::sync::mpsc::Sender<()>);
-        impl Drop for OnDrop {
-            fn drop(&mut self) {
-                let _ = self.0.send(());
-            }
-        }
         let waiter = zmq::spawn(move || {
-            let _guard = OnDrop(dropped_tx);
             parked_tx.send(()).unwrap();
-            let result = pull.recv_bytes(0);
-            panic!("recv returned instead of being cancelled: {result:?}");
+            pull.recv_bytes(0)
         });
         parked_rx.recv().unwrap();
-        may::coroutine::yield_now();
-        // SAFETY: cancelling unwinds the coroutine's stack; it owns everything it touches.
+        may::coroutine::yield_now(); // one worker: the waiter is parked in its receive by now
+                                     // SAFETY: were the cancellation honoured, unwinding would drop only what the waiter
+                                     // owns (its socket).
         unsafe { waiter.coroutine().cancel() };
-        dropped_rx.recv().unwrap();
-        let outcome = waiter.join();
-        assert!(
-            outcome.is_err(),
-            "a cancelled coroutine must not complete normally"
+        let push = ctx.socket(zmq::PUSH).unwrap();
+        push.connect(&endpoint).unwrap();
+        push.send("after the cancel", 0).unwrap();
+        assert_eq!(
+            join(waiter),
+            Ok(b"after the cancel".to_vec()),
+            "the parked receive ended without its message"
         );
-        // The socket was closed by the unwinding: terminating the context, which waits for
-        // every socket to close, completes (a leaked socket would make this hang).
-        let mut ctx = ctx;
-        ctx.destroy().unwrap();
     });
 }
 

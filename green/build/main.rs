@@ -6,7 +6,7 @@
 //! that `zeromq-src` copies to the directory `zmq-sys` announces as `DEP_ZMQ_OUT`) or links
 //! the system's libsodium (`ZMQ_USE_LIBSODIUM`). With the `curve` feature, a build whose
 //! flags leave CURVE out fails here with the fix, instead of running without encryption.
-//! Why this design: `ARCHITECTURE.md`, "CURVE in the vendored libzmq".
+//! Why this design: `ARCHITECTURE.md`, "CURVE".
 
 mod crypto;
 

@@ -78,8 +78,9 @@ impl Registration {
     /// [`Wake::Fallback`]. The check must not wake the coroutine otherwise: idle sockets must
     /// cost (almost) nothing. The caller drains `fd` (reads `ZMQ_EVENTS`) before each park.
     ///
-    /// Under may, a cancelled coroutine does not return from here: the cancellation unwinds its
-    /// stack (may swallows it inside `wait_io`; this seam raises it again).
+    /// Under may, a cancellation of the parked coroutine is not honoured: may's `wait_io`
+    /// erases it, and reports it as it reports a stale wake-up, which must not end the call
+    /// (docs/may.md). A cancelled hub task unwinds from here.
     pub(crate) fn park(
         &mut self,
         scheduler: Scheduler,

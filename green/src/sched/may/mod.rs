@@ -7,8 +7,15 @@
 //!   dropping the `CoIo` removes it from epoll synchronously.
 //! - `wait_io` keeps a sticky flag: an edge that arrives between the caller's readiness check
 //!   and the wait is not lost, it makes the wait return at once.
-//! - `wait_io` returns 0 only when the coroutine was cancelled; may has then cleared the cancel
-//!   bit, so the cancellation must be raised again here or it is lost.
+//! - `wait_io` returns 0 when the coroutine was cancelled (may has then cleared the cancel bit)
+//!   *and* after a stale wake-up: a waker sets the flag, then takes the parked coroutine in a
+//!   second step; if the coroutine consumed the flag in between (its next `wait_io` found it
+//!   set, or another waker woke it), the waker's second step takes the coroutine's *next*
+//!   park and resumes it with nothing to report. The two cannot be told apart, so a 0 is a
+//!   wake-up with nothing to look at: the coroutine waits again. Raising it as a cancellation
+//!   (as this backend once did) killed about one coroutine in a million under load, silently
+//!   (generator's panic hook does not print cancellations). The price: a may cancellation of a
+//!   coroutine parked here is not honoured (docs/may.md).
 //! - may registers every fd for `EPOLLIN | EPOLLOUT` (edge-triggered) and offers no public way
 //!   to narrow that. An eventfd (libzmq's notification fd when built with eventfd) signals
 //!   `EPOLLOUT` each time it is *read*, so every receive that drains the fd queues one wake-up
@@ -65,16 +72,9 @@ impl MayFd {
 
     pub(super) fn park(&self, deadline: Option<Instant>, fallback: Duration) -> Wake {
         self.timer.arm(deadline, fallback);
-        loop {
-            let flags = self.io.wait_io();
-            if flags == 0 {
-                self.timer.disarm();
-                may::coroutine::trigger_cancel_panic();
-            }
-            if flags & WORTH_A_LOOK != 0 {
-                break;
-            }
-        }
+        // A wake-up without a flag worth a look (an eventfd drained, a stale wake-up, a
+        // cancellation: module doc) is not one: wait again.
+        while self.io.wait_io() & WORTH_A_LOOK == 0 {}
         self.timer.disarm();
         match self.timer.take_fired() {
             None => Wake::Fd,
