@@ -845,7 +845,9 @@ impl ZmqStream {
                 return false;
             }
         };
-        self.inner.send_wait.end(&self.inner.ioloop);
+        if self.inner.send_wait.stalled() {
+            self.inner.send_wait.end(&self.inner.ioloop);
+        }
         let terminated = status == Err(zmqloop_green::Error::ETERM);
         self.report(outgoing, status);
         if terminated {
