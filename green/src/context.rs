@@ -112,16 +112,27 @@ impl Drop for RawContext {
 /// exits. On a plain thread it blocks the thread; in a coroutine or hub task it parks only the
 /// caller while a helper thread runs `zmq_ctx_term`, and the others keep running.
 ///
-/// Two cases cannot wait, and hand termination to a background thread instead (logged at
+/// Three cases cannot wait, and hand termination to a background thread instead (logged at
 /// warn level: messages still queued are lost if the process exits before it is over; call
 /// [`Context::destroy`] before the last handle goes to be sure):
+/// - the drop runs when may drops the [local values](crate::local) of a coroutine that has
+///   ended (one started with may directly): on a worker thread, outside any coroutine, where
+///   blocking would stall every coroutine of the worker;
 /// - the drop runs while its coroutine unwinds (a panic, or may's cancellation): a coroutine
 ///   cannot park while it unwinds (the next coroutine on its thread would run as if it were
 ///   panicking too);
 /// - a cancellation arrives while the drop waits: the coroutine unwinds at once, and
 ///   termination goes on without it.
 fn terminate_dropped(job: TermJob) {
-    let outcome = if sched::current().is_none() {
+    let outcome = if sched::after_coroutine_end() {
+        log::warn!(
+            "zmqloop: the last handle of a context was dropped by may after its coroutine \
+             ended (a local value of a coroutine not started by zmq::spawn); it terminates \
+             in the background, and messages still queued are lost if the process exits first"
+        );
+        sched::detach(move || report_termination(job.run()));
+        return;
+    } else if sched::current().is_none() {
         job.run()
     } else if std::thread::panicking() {
         log::warn!(

@@ -31,7 +31,9 @@
 //! - The readiness loop parks through the scheduler seam in `sched`, which alone knows about
 //!   the schedulers (may, and the single-threaded [`hub`]). Outside any coroutine the plain
 //!   blocking call runs. Work that zmqloop starts itself (devices, the authenticator) starts
-//!   on the caller's scheduler through the same seam ([`task::spawn_here`]).
+//!   on the caller's scheduler through the same seam ([`task::spawn_here`]), and state that
+//!   belongs to where code runs (one value per thread, coroutine or hub task) lives in
+//!   [`local`] (the event loop's `IOLoop::current`).
 //!
 //! See `ARCHITECTURE.md` at the repository root for the layers and the readiness rule.
 #![warn(missing_docs, missing_debug_implementations)]
@@ -41,6 +43,7 @@ pub mod curve;
 mod errors;
 pub mod fallback;
 pub mod hub;
+pub mod local;
 pub mod monitor;
 mod poll;
 mod poll_item;

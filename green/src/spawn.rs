@@ -132,7 +132,9 @@ fn start_may() {
 /// Spawns `f` as a may coroutine, ready to use green sockets, and returns its join handle.
 ///
 /// The stack is may's configured default, or [`MIN_STACK_WORDS`] if that is smaller (see the
-/// module docs). A panic inside `f` is reported by `JoinHandle::join`.
+/// module docs). A panic inside `f` is reported by `JoinHandle::join`. The coroutine's
+/// [local values](crate::local) are dropped at the end of `f`, inside the coroutine, before
+/// `join` returns.
 ///
 /// # Panics
 /// If may cannot allocate the coroutine's stack.
@@ -148,10 +150,15 @@ where
     } else {
         Builder::new().stack_size(MIN_STACK_WORDS)
     };
+    let body = move || {
+        let _locals = crate::sched::EndOfBody; // dropped before the join handle has the result
+        f()
+    };
     // SAFETY: may marks spawning unsafe for two hazards: thread-local storage held across a
     // yield (a coroutine may resume on another thread) and stack overflow. The green calls keep
-    // no thread-local state across a park (libzmq's errno is read before any yield), and the
+    // no thread-local state across a park (libzmq's errno is read before any yield; the
+    // coroutine's locals live in may's coroutine-local storage, which moves with it), and the
     // stack is at least MIN_STACK_WORDS, over twice their measured need; what `f` itself does is
     // the caller's, exactly as with `may::go!`.
-    unsafe { builder.spawn(f) }.expect("zmqloop: cannot spawn a coroutine")
+    unsafe { builder.spawn(body) }.expect("zmqloop: cannot spawn a coroutine")
 }

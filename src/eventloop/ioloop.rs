@@ -182,6 +182,15 @@ pub struct IOLoop {
     inner: Rc<Inner>,
 }
 
+/// Two handles are equal when they are clones of one loop.
+impl PartialEq for IOLoop {
+    fn eq(&self, other: &IOLoop) -> bool {
+        Rc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+impl Eq for IOLoop {}
+
 /// An [`IOLoop`] that does not keep it alive, for closures the loop itself owns (a strong
 /// handle there would be a reference cycle).
 pub(crate) struct WeakIOLoop(
@@ -268,7 +277,8 @@ fn ms_until(deadline: Instant) -> i64 {
 }
 
 impl IOLoop {
-    /// A new loop on the current thread, with no handlers, callbacks or timeouts.
+    /// A new loop on the current thread, with no handlers, callbacks or timeouts: for tests
+    /// and for several loops in one place. [`IOLoop::current`] gives the place's own loop.
     ///
     /// # Errors
     /// The OS error if the loop's wake-up eventfd cannot be made (`EMFILE`, `ENFILE`: out of

@@ -27,6 +27,11 @@
 //! - `stream_close`: `close` with linger (delivers, or reports every undelivered message), close
 //!   callback once, callbacks run by `close` using the stream, a dropped stream freeing its
 //!   socket, ETERM with streams (quiet, and nothing left holding a socket).
+//! - `current`: `IOLoop::current` is one loop per plain thread, per may coroutine (two on ONE
+//!   worker each run their own) and per hub task; `make_current`, `clear_current`; a closed
+//!   current loop stays current; a place's loop goes with the place (inside a coroutine or hub
+//!   task before its join returns; after a `may::go!` coroutine's end without blocking the
+//!   worker); streams and timers on it.
 //! - `green`: the same loop inside a may coroutine (on ONE worker) and inside a hub task parks
 //!   only that coroutine/task, is woken by what other hub tasks add, and ends with `Ok` on
 //!   ETERM.
@@ -47,6 +52,7 @@
 mod common;
 
 mod callbacks;
+mod current;
 mod green;
 mod handlers;
 mod lifecycle;

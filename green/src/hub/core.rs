@@ -29,6 +29,7 @@ use super::reactor;
 use super::remote::Remote;
 use super::stack_pool::StackPool;
 use super::watchdog::Watch;
+use crate::local::Locals;
 use crate::wake_fd::WakeFd;
 
 /// Why a parked task was resumed: what [`HubCore::park`] returns (a cancellation unwinds
@@ -133,6 +134,9 @@ struct Slot {
     wake_at: Option<Instant>,
     /// The earliest heap entry this task has (a later `wake_at` needs no new entry).
     queued_at: Option<Instant>,
+    /// The task's [`Locals`], from its first `local::with` until its body ends (taken and
+    /// dropped then, inside the task: `EndOfTask`). Invariant: `None` in a free slot.
+    locals: Option<Rc<Locals>>,
 }
 
 /// Everything about the tasks, behind one `RefCell` (never borrowed while a task runs).
@@ -282,6 +286,35 @@ pub(crate) fn current_task_id() -> Option<u64> {
     with_current(|hub| hub.task_id(key))
 }
 
+/// The locals of the hub task running on this thread (made on its first call).
+///
+/// # Panics
+/// Outside a hub task.
+pub(crate) fn task_locals() -> Rc<Locals> {
+    let key = current_task().expect("zmqloop hub: task locals outside a task");
+    with_current(|hub| {
+        let mut state = hub.state.borrow_mut();
+        let locals = &mut state.slot_mut(key).locals;
+        locals.get_or_insert_with(Rc::default).clone()
+    })
+}
+
+/// Drops the locals of the task it lives in when it drops: at the end of the task's body,
+/// inside the task, whether the body returns or unwinds (a value's drop may park the task).
+pub(crate) struct EndOfTask;
+
+impl Drop for EndOfTask {
+    fn drop(&mut self) {
+        let Some(key) = current_task() else {
+            return;
+        };
+        let locals = with_current(|hub| hub.state.borrow_mut().slot_mut(key).locals.take());
+        if let Some(locals) = locals {
+            locals.clear(); // no borrow held: a value's drop may call into the hub
+        }
+    }
+}
+
 /// The running hub's id, if any.
 pub(crate) fn current_id() -> Option<u64> {
     let hub = CURRENT_HUB.with(Cell::get);
@@ -368,6 +401,7 @@ impl HubCore {
                     cancelled: false,
                     wake_at: None,
                     queued_at: None,
+                    locals: None,
                 });
                 (state.slots.len() - 1) as u32
             }
@@ -549,18 +583,25 @@ impl HubCore {
         let outcome = task.resume(why);
         drop(turn);
         let mut state = self.state.borrow_mut();
-        match outcome {
-            CoroutineResult::Yield(()) => state.slot_mut(key).task = Some(task),
+        let left = match outcome {
+            CoroutineResult::Yield(()) => {
+                state.slot_mut(key).task = Some(task);
+                None
+            }
             CoroutineResult::Return(()) => {
                 state.stacks.give(task.into_stack());
                 let slot = state.slot_mut(key);
                 slot.alive = false;
                 slot.wake_at = None;
                 slot.yielder = std::ptr::null();
+                let left = slot.locals.take(); // only a task spawned without `EndOfTask`
                 state.free.push(key.index);
                 state.live -= 1;
+                left
             }
-        }
+        };
+        drop(state);
+        drop(left); // after the borrow: a value's drop may call into the hub
     }
 
     fn poll_timeout(&self) -> libc::c_int {

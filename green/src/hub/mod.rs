@@ -103,8 +103,8 @@ use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use self::core::{current_hub, HubCore, TaskKey, Wait};
-pub(crate) use self::core::{current_id, in_task, with_current};
+use self::core::{current_hub, EndOfTask, HubCore, TaskKey, Wait};
+pub(crate) use self::core::{current_id, in_task, task_locals, with_current};
 pub(crate) use self::registration::{FdRegistration, FdWake};
 use self::remote::Remote;
 use self::watchdog::Watchdog;
@@ -345,7 +345,10 @@ where
     }));
     let task_cell = cell.clone();
     let key = core.spawn(move || {
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            let _locals = EndOfTask; // dropped before the join handle has the result
+            f()
+        }));
         if let Err(panic) = &result {
             if panic.downcast_ref::<Cancelled>().is_none() {
                 log::debug!("zmqloop hub: a task panicked; its join handle reports it");

@@ -4,11 +4,13 @@
 
 use std::os::fd::AsRawFd;
 use std::os::unix::io::RawFd;
+use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::{Registration, Scheduler, Wake};
 use crate::hub::{self, FdRegistration, FdWake};
+use crate::local::Locals;
 use crate::wake_fd::WakeFd;
 
 /// One socket's registration with one hub.
@@ -61,6 +63,11 @@ where
         let interval = crate::fallback::fallback_interval();
         registration.park(Scheduler::Hub, done.as_raw_fd(), None, interval)?;
     }
+}
+
+/// The locals of the calling hub task (see [`super::locals`]).
+pub(super) fn locals() -> Rc<Locals> {
+    hub::task_locals()
 }
 
 /// Starts `job` as a detached task of the hub running the caller (see

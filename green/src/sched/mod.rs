@@ -1,6 +1,6 @@
 //! The scheduler seam: the one place that knows which scheduler runs the current call.
 //!
-//! Socket code asks a scheduler for three things, and nothing else:
+//! Code above the seam asks a scheduler for these things, and nothing else:
 //! - [`current`]: is this call running inside one of your coroutines (and whose)?
 //! - [`Registration::park`]: park this coroutine until the socket's notification fd signals or
 //!   a deadline passes, checking the fd every fallback interval in case its signal was missed;
@@ -9,6 +9,8 @@
 //!   while only this coroutine waits for it.
 //! - [`start_here`]: start work beside the caller on its own scheduler (devices, the
 //!   authenticator: `crate::task`).
+//! - [`locals`]: the storage of the place the caller runs in (`crate::local`): the current
+//!   coroutine's, hub task's, or thread's.
 //!
 //! Everything about *when* to park (the readiness rule) lives in `readiness`, above this seam;
 //! everything about *how* to park lives in the backends below it. A backend never inspects zmq
@@ -18,7 +20,12 @@ mod hub;
 mod may;
 
 use std::os::unix::io::RawFd;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
+
+use crate::local::Locals;
+
+pub(crate) use self::may::EndOfBody;
 
 /// A scheduler that can park the current call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -174,6 +181,31 @@ pub(crate) fn start_here(
         }
     }
     Ok(scheduler)
+}
+
+thread_local! {
+    /// The locals of a plain thread (or of code on a hub's thread outside its tasks).
+    static THREAD_LOCALS: Rc<Locals> = Rc::default();
+}
+
+/// The [`Locals`] of the place the caller runs in: the current may coroutine's, the current hub
+/// task's, or the current thread's.
+///
+/// # Panics
+/// On a plain thread, while its thread-locals are destroyed at its exit.
+pub(crate) fn locals() -> Rc<Locals> {
+    match current() {
+        Some(Scheduler::May) => may::locals(),
+        Some(Scheduler::Hub) => hub::locals(),
+        None => THREAD_LOCALS.with(Rc::clone),
+    }
+}
+
+/// Whether the caller runs where nothing may block or park although it is a scheduler's
+/// thread: while may drops the locals of a coroutine that has ended, on its worker thread
+/// outside any coroutine.
+pub(crate) fn after_coroutine_end() -> bool {
+    may::after_coroutine_end()
 }
 
 /// What a job run by a backend's helper thread hands back: its value, or its panic.

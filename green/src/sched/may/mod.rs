@@ -25,6 +25,7 @@
 //!   libzmq call (and its `poll(2)`) per receive. Dropping it cannot lose an event: an edge that
 //!   makes the fd readable later is reported with `EPOLLIN` on its own.
 
+mod local;
 mod timer;
 
 use std::os::unix::io::{AsRawFd, RawFd};
@@ -33,6 +34,8 @@ use std::time::{Duration, Instant};
 
 use may::io::{CoIo, WaitIo};
 
+pub(crate) use self::local::EndOfBody;
+pub(super) use self::local::{after_coroutine_end, locals};
 use self::timer::{Fired, Slot};
 use super::Wake;
 
