@@ -12,6 +12,11 @@
 //! the loop; `close` with a linger waits for a stalled send without spinning; where `POLLOUT`
 //! is exact (PUSH) a full stream still waits for it, and its queue goes through in order.
 //!
+//! The pattern's waits too: a REQ stream with requests queued while its reply has not come, and
+//! a REP stream with a reply queued before its request, keep their messages (libzmq refuses
+//! them with EFSM) and wait for `POLLOUT` without spinning; once the peer answers (or asks),
+//! every message goes, in order, none reported as an error.
+//!
 //! Alone in its test binary, and one case at a time, so that the process's CPU time measures
 //! the stalled loop only.
 
@@ -324,6 +329,129 @@ fn a_stall_whose_fd_cannot_be_watched_is_retried_on_a_timer() {
     assert_eq!(warnings.len(), 1, "{warnings:?}");
 }
 
+/// A stream that answers every message it receives with the same frames, and reports
+/// `arrived` when one whose first frame is `last` comes.
+fn echo_until(
+    ioloop: &IOLoop,
+    socket: zmq::Socket,
+    last: &'static [u8],
+    arrived: Arrived,
+) -> ZmqStream {
+    let stream = ZmqStream::new(socket, ioloop).unwrap();
+    let mut arrived = Some(arrived);
+    stream.on_recv_stream(move |stream, frames| {
+        if frames[0] == last {
+            arrived.take().into_iter().for_each(Arrived::now);
+        }
+        stream.send_multipart(frames);
+    });
+    stream
+}
+
+/// Send outcomes, in order.
+type Reports = Rc<RefCell<Vec<(Frames, zmq::Result<()>)>>>;
+
+/// Makes `stream` record the outcome of each of its sends, and receive (a REQ or REP stream
+/// must, for its pattern to move on), recording what it receives in `got`.
+fn record_traffic(stream: &ZmqStream, reports: &Reports, got: &Received) {
+    let (record, got) = (reports.clone(), got.clone());
+    stream.on_send(move |frames, status| record.borrow_mut().push((frames.to_vec(), *status)));
+    stream.on_recv(move |frames| got.borrow_mut().push(frames.concat()));
+}
+
+/// What a pattern stall returns: the outcome, the stream's send reports, what it received.
+type PatternOutcome = (Outcome, Vec<(Frames, zmq::Result<()>)>, Vec<Vec<u8>>);
+
+/// A REQ or REP stream (`kind`) with `sends` queued that its pattern refuses (EFSM) through the
+/// stall: its peer (the other of REQ and REP) is silent until the drain puts it on the loop
+/// with `peer_on_loop`, which makes the pattern move and reports when the last message is in.
+fn pattern_stall(
+    place: Place,
+    kind: zmq::SocketType,
+    sends: Vec<Frames>,
+    peer_on_loop: fn(&IOLoop, zmq::Socket, Arrived) -> ZmqStream,
+) -> PatternOutcome {
+    let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
+    on_loop_thread(place, move || {
+        let ctx = zmq::Context::new();
+        let (rep, req) = common::socket_pair(&ctx, "stall-pattern", zmq::REP, zmq::REQ);
+        let (socket, peer) = if kind == zmq::REQ {
+            (req, rep)
+        } else {
+            (rep, req)
+        };
+        let keep: Rc<RefCell<Vec<ZmqStream>>> = Rc::default();
+        let keeper = keep.clone();
+        let case = Stalled {
+            socket,
+            sends,
+            drain: Box::new(move |ioloop, arrived| {
+                keeper
+                    .borrow_mut()
+                    .push(peer_on_loop(ioloop, peer, arrived));
+            }),
+        };
+        let (reports, received) = (Reports::default(), Received::default());
+        let outcome = stall_then_drain(case, |_, stream| {
+            record_traffic(stream, &reports, &received);
+            Box::new(|| {})
+        });
+        for stream in keep.borrow().iter() {
+            stream.close(None);
+        }
+        let reports = reports.borrow().clone();
+        let received = received.borrow().clone();
+        (outcome, reports, received)
+    })
+}
+
+/// The REQ case: three requests queued, the REP peer silent through the stall (the first
+/// request waits in it, the others in the stream), then an echo that ends the case when the
+/// last request reaches it.
+fn req_awaiting_its_reply(place: Place) {
+    let requests = vec![frames(&["q0"]), frames(&["q1"]), frames(&["last"])];
+    let (outcome, reports, replies) =
+        pattern_stall(place, zmq::REQ, requests, |ioloop, rep, arrived| {
+            echo_until(ioloop, rep, b"last", arrived)
+        });
+    let name = format!("REQ awaiting its reply ({place:?})");
+    check(&name, &outcome);
+    let sent: Vec<_> = ["q0", "q1", "last"].map(|q| (frames(&[q]), Ok(()))).into();
+    assert_eq!(
+        reports, sent,
+        "{name}: every request sent, in order, none refused"
+    );
+    let first = [b"q0".to_vec(), b"q1".to_vec()];
+    assert!(replies.starts_with(&first), "{name}: replies {replies:?}");
+}
+
+#[test]
+fn a_req_stream_awaiting_its_reply_parks_a_plain_thread_loop() {
+    req_awaiting_its_reply(Place::Thread);
+}
+
+#[test]
+fn a_req_stream_awaiting_its_reply_parks_a_loop_in_a_hub_task() {
+    req_awaiting_its_reply(Place::Hub);
+}
+
+/// The REP case: a reply queued before any request, no request through the stall, then a REQ
+/// stream asks, and the case ends when the reply comes.
+#[test]
+fn a_rep_stream_with_a_reply_before_its_request_parks_the_loop() {
+    let early = vec![frames(&["early"])];
+    let (outcome, reports, requests) =
+        pattern_stall(Place::Thread, zmq::REP, early, |ioloop, req, arrived| {
+            let client =
+                receive_until(ioloop, req, b"early".to_vec(), arrived, Received::default());
+            client.send("request");
+            client
+        });
+    check("REP before its request", &outcome);
+    assert_eq!(reports, [(frames(&["early"]), Ok(()))]);
+    assert_eq!(requests, [b"request".to_vec()]);
+}
+
 /// The STREAM case: a plain thread reads the tcp peer's socket to the end.
 #[test]
 fn stream_stall_parks_a_plain_thread_loop() {
@@ -451,13 +579,7 @@ fn a_full_push_stream_waits_for_pollout_and_sends_its_queue_in_order() {
     let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
     let got = on_loop_thread(Place::Thread, || {
         let ctx = zmq::Context::new();
-        let endpoint = common::inproc("stall-push");
-        let push = common::full::socket(&ctx, zmq::PUSH);
-        push.set_sndhwm(1).unwrap();
-        push.bind(&endpoint).unwrap();
-        let pull = common::full::socket(&ctx, zmq::PULL);
-        pull.set_rcvhwm(1).unwrap();
-        pull.connect(&endpoint).unwrap();
+        let (push, pull) = common::full::small_pipe(&ctx, "stall-push", zmq::PUSH, zmq::PULL);
         let ioloop = IOLoop::new().unwrap();
         let sender = ZmqStream::new(push, &ioloop).unwrap();
         for i in 0..MESSAGES {

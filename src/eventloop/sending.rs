@@ -1,7 +1,42 @@
-//! How a [`ZmqStream`](super::ZmqStream) sends without ever spinning: one try of a queued
-//! message under the green layer's readiness rule ([`try_send`]), the fd watch of a send whose
-//! `POLLOUT` lied ([`SendWait`]), and the bounded wait of `close` ([`send_within`]).
+//! How a [`ZmqStream`](super::ZmqStream) sends without ever spinning or losing a message: one
+//! try of a queued message under the green layer's readiness rule ([`try_send`]), what each
+//! refusal means for the message (the table below), the fd watch of a send whose `POLLOUT` lied
+//! ([`SendWait`]), and the bounded wait of `close` ([`send_within`]).
 //!
+//! # What a refused send means for its message
+//! A queued message leaves the queue only when libzmq takes it or refuses it for good. A refusal
+//! that depends on the socket's state *now* keeps it first in the queue; one that will not go
+//! away is reported to the message's callback, and the message dropped.
+//!
+//! | errno | raised by (libzmq 4.3, a `DONTWAIT` send) | the message |
+//! |---|---|---|
+//! | EAGAIN | a full peer or none yet: PAIR, PUSH, DEALER, REQ; ROUTER with `ROUTER_MANDATORY`, STREAM, XPUB with `XPUB_NODROP` when the addressed peer is full | kept; waits for room (below) |
+//! | EFSM | REQ awaiting its reply; REP before its request has been received | kept; waits for `POLLOUT`, which the socket shows exactly when the pattern allows the send |
+//! | EINTR | a signal while libzmq processed the socket's commands | kept; tried again when the poll shows `POLLOUT` |
+//! | ETERM | the context is terminated | reported, dropped; the stream closes (and reports the rest) |
+//! | EHOSTUNREACH | ROUTER with `ROUTER_MANDATORY` (STREAM, SERVER) addressing a peer it does not know, or one whose pipe is closing | reported, dropped; the next message goes on |
+//! | ENOTSUP | a socket type that cannot send (PULL, SUB) | reported, dropped |
+//! | EINVAL | a message the socket type cannot take (draft types: RADIO without a group, a multipart message on CLIENT, SERVER or SCATTER) | reported, dropped |
+//! | ENOTSOCK | the stream is closed (`close`, or ETERM) | reported at once by the send, never queued |
+//! | any other (EMSGSIZE, which libzmq raises only on receiving, EFAULT, ENOMEM...) | anything else | reported, dropped: nothing would signal the end of an error the stream does not know, so waiting could hold the queue forever, unreported |
+//!
+//! A send refused because the stream's own queue is at its limit
+//! ([`set_send_queue_limit`](super::ZmqStream::set_send_queue_limit)) is reported with EAGAIN
+//! at once and never queued: it is back-pressure for the caller, not a state of the socket.
+//!
+//! # Waiting for the pattern (EFSM)
+//! REQ's `xhas_out` is false while it awaits its reply (strict mode, the default; `REQ_RELAXED`
+//! never refuses), REP's while no reply is due; otherwise they are DEALER's and ROUTER's. So
+//! `ZMQ_EVENTS` has no `POLLOUT` exactly while the state refuses the send (the table in the green
+//! crate's `readiness.rs`), and `POLLOUT` comes back when the reply, or the request, has been
+//! received: a refused message waits for `POLLOUT` in the loop's poll, which costs nothing
+//! while nothing happens and needs no `ZMQ_EVENTS` read of its own (the poll reads it). What
+//! makes the state change is a receive, so a REQ or REP stream with queued sends needs a receive
+//! callback; without one they wait, idle, for as long as nothing is received (as the socket
+//! would). A REQ whose reply never comes (a lost peer) keeps its next request queued for good:
+//! that is REQ's own contract (`REQ_RELAXED` lifts it).
+//!
+//! # Waiting for room (EAGAIN)
 //! After an EAGAIN the stream reads `ZMQ_EVENTS` once (it processes the commands a throttled
 //! send may have left, and so drains the socket's notification fd) and, if `POLLOUT` shows,
 //! tries once more. Without `POLLOUT` the stream waits for `POLLOUT` in the loop's poll, which is
@@ -16,6 +51,9 @@
 //! Only if the fd cannot be watched does the stream fall back to trying again on a timer,
 //! every [`RETRY_WITHOUT_WATCH`]: the loop keeps one handler per fd, so when the fd already has
 //! one (someone else's), its signals go there and no edge can reach the stream.
+//!
+//! Every pass makes one libzmq call when the send goes (or is refused for good, or by the
+//! pattern), and at most three (send, `ZMQ_EVENTS`, send) when the socket is full.
 
 use std::cell::RefCell;
 use std::os::unix::io::RawFd;
@@ -36,7 +74,8 @@ const RETRY_WITHOUT_WATCH: Duration = Duration::from_millis(10);
 pub(super) enum Sent {
     /// libzmq took the message, or refused it for good (the error): it leaves the queue.
     Done(zmqloop_green::Result<()>),
-    /// EAGAIN, and no `POLLOUT`: the loop's poll says when to try again.
+    /// EAGAIN and no `POLLOUT`, or the socket's state refuses the send now (EFSM, EINTR): the
+    /// loop's poll says when to try again.
     WaitForPollout,
     /// EAGAIN although `POLLOUT` is set: `POLLOUT` lies; the socket's fd says when to try again.
     WaitForFd,
@@ -45,16 +84,30 @@ pub(super) enum Sent {
 /// Sends `message` without waiting, under the readiness rule (module doc).
 pub(super) fn try_send(socket: &Socket, message: &mut Outgoing) -> Sent {
     match send_now(socket, message) {
-        Err(zmqloop_green::Error::EAGAIN) => {}
-        done => return Sent::Done(done),
+        Ok(()) => Sent::Done(Ok(())),
+        Err(err) => refused(err, || second_try(socket, message)),
     }
+}
+
+/// After an EAGAIN: one `ZMQ_EVENTS` read, and one more try if it shows `POLLOUT`.
+fn second_try(socket: &Socket, message: &mut Outgoing) -> Sent {
     match socket.get_events() {
         Ok(events) if events.contains(POLLOUT) => match send_now(socket, message) {
-            Err(zmqloop_green::Error::EAGAIN) => Sent::WaitForFd,
-            done => Sent::Done(done),
+            Ok(()) => Sent::Done(Ok(())),
+            Err(err) => refused(err, || Sent::WaitForFd),
         },
         Ok(_) => Sent::WaitForPollout,
-        Err(err) => Sent::Done(Err(err)), // ETERM: the stream closes
+        Err(err) => refused(err, || Sent::WaitForPollout), // ETERM: the stream closes
+    }
+}
+
+/// What a refusal means for the message (the table in the module doc): `full` says what to do
+/// after an EAGAIN.
+fn refused(err: zmqloop_green::Error, full: impl FnOnce() -> Sent) -> Sent {
+    match err {
+        zmqloop_green::Error::EAGAIN => full(),
+        zmqloop_green::Error::EFSM | zmqloop_green::Error::EINTR => Sent::WaitForPollout,
+        _ => Sent::Done(Err(err)),
     }
 }
 

@@ -1,13 +1,23 @@
 //! [`ZmqStream`]: a socket on an [`IOLoop`] driven by callbacks (pyzmq's ZMQStream).
 //!
-//! A pass handles at most one receive, then at most one send, each tried with `DONTWAIT` (the
-//! try is the readiness check: an `EAGAIN` costs one libzmq call, where reading `ZMQ_EVENTS`
-//! would cost a syscall per pass). A pass that made progress schedules the next one as a loop
-//! callback, so a busy stream moves one message per loop iteration and two busy streams take
-//! turns; while that pass is queued the stream's handler is paused (the pass tries the socket
-//! anyway, and a loop none of whose handlers asks for events skips its polls). A pass that made
-//! no progress leaves the stream to the loop's poll, registered for exactly what it still wants
-//! (input while a receive callback is set, output while sends are queued).
+//! A pass makes one round, at most one receive then at most one send, each tried with
+//! `DONTWAIT` (the try is the readiness check: an `EAGAIN` costs one libzmq call, where reading
+//! `ZMQ_EVENTS` would cost a syscall per pass). A pass that made progress schedules the next one
+//! as a loop callback, so a busy stream moves one message per loop iteration and two busy
+//! streams take turns; while that pass is queued the stream's handler is paused (the pass tries
+//! the socket anyway, and a loop none of whose handlers asks for events skips its polls). While
+//! the loop has nothing else to do (no other callback, no handler asking for events, no timeout,
+//! no stop: `IOLoop::has_nothing_else`) a pass goes on with further rounds, up to `PASS_BATCH`
+//! (32), sparing the loop's iterations; anything else to do makes it one round again.
+//! A pass that made no progress leaves the stream to the loop's poll, registered for exactly
+//! what it still wants (input while a receive callback is set, output while sends are queued).
+//!
+//! As pyzmq's documentation says of `ZMQStream.send`, a queued message waits until the socket
+//! can send it: at the high-water mark (EAGAIN), and while the socket's pattern forbids sending
+//! (EFSM: a REQ awaiting its reply, a REP before its request), it stays first in the queue and
+//! goes when the socket allows. Only errors that will not go away (EHOSTUNREACH on a
+//! `ROUTER_MANDATORY` socket, ENOTSUP, ETERM...) are reported to its callback and drop it: the
+//! whole errno table is in `sending.rs`, and in [`ZmqStream::send_multipart`]'s errors.
 //!
 //! A send never spins on a `POLLOUT` that lies. ROUTER with `ROUTER_MANDATORY` (a full peer
 //! while another has room), STREAM and PUB/XPUB with `XPUB_NODROP` report `POLLOUT` while a send
@@ -19,11 +29,15 @@
 //! tries again: the loop sleeps meanwhile, the message stays first in the queue (nothing is lost
 //! or reordered), and the stream keeps receiving. `sending.rs` has the rule and the watch.
 //!
+//! Unlike pyzmq, the queue can be bounded ([`ZmqStream::set_send_queue_limit`]): a send beyond
+//! the limit is refused at once with EAGAIN, so a producer faster than its peer learns it
+//! instead of growing memory without bound; [`ZmqStream::queued`] says how many wait.
+//!
 //! Where pyzmq falls short, this does not: a panicking callback is logged and the stream goes
-//! on; a send that fails (e.g. `EHOSTUNREACH` on a `ROUTER_MANDATORY` socket) is reported to
-//! its callback and dropped instead of blocking the queue; `close` flushes queued sends within
-//! its linger (waiting for the socket's fd, never for `POLLOUT`) and reports every message it
-//! could not send.
+//! on; a send that fails for good (e.g. `EHOSTUNREACH` on a `ROUTER_MANDATORY` socket) is
+//! reported to its callback and dropped instead of blocking the queue; `close` flushes queued
+//! sends within its linger (waiting for the socket's fd, never for `POLLOUT`) and reports every
+//! message it could not send.
 //!
 //! # Zero-copy frames (pyzmq's `copy=False`)
 //!
@@ -113,9 +127,15 @@ struct StreamInner {
     /// Read before each try of such a send: while it is `None` the try moves the frames into
     /// messages instead of keeping them (module doc).
     on_send: RefCell<Option<SendCallback>>,
+    /// Outcomes for the send callback made while it runs (it sent from inside itself, and the
+    /// send was refused at once): handed to it, in order, as soon as it returns, so that it is
+    /// never re-entered and no outcome is lost. Empty whenever no send callback runs.
+    reports_waiting: RefCell<VecDeque<(Frames, zmqloop_green::Result<()>)>>,
     /// The send callback of message sends queued without their own; cloned out before each
     /// call.
     on_send_msgs: RefCell<Option<MsgsSendCallback>>,
+    /// `reports_waiting` for `on_send_msgs`: outcomes of message sends made while it runs.
+    msgs_reports_waiting: RefCell<VecDeque<Result<(), Unsent>>>,
     /// The `Vec` each receive fills, so that receiving allocates none: empty (no frame) but
     /// for the span of one receive; a message callback takes it, and a message send that libzmq
     /// took gives its own back (`recycle`). Never borrowed while a callback runs.
@@ -125,7 +145,11 @@ struct StreamInner {
     /// The messages libzmq has not taken yet, in order: the first stays first until libzmq
     /// takes it or refuses it for good, and each leaves with exactly one report. Empty once
     /// closed (a send then is reported ENOTSOCK at once). Never borrowed while a callback runs.
+    /// No send makes it longer than `send_queue_limit` (a lower limit set later lets it drain).
     queue: RefCell<VecDeque<Outgoing>>,
+    /// The most messages `queue` takes (`set_send_queue_limit`): a send that finds it that long
+    /// is refused with EAGAIN at once. `None` (the default): unbounded, as pyzmq.
+    send_queue_limit: Cell<Option<usize>>,
     /// What the first queued send waits on if it met a lying `POLLOUT` (module doc); shared
     /// with the stream's handlers, which end it if the stream is dropped without `close`.
     send_wait: Rc<SendWait>,
@@ -214,10 +238,13 @@ impl ZmqStream {
             socket: RefCell::new(Some(socket.clone())),
             on_recv: RefCell::new(None),
             on_send: RefCell::new(None),
+            reports_waiting: RefCell::new(VecDeque::new()),
             on_send_msgs: RefCell::new(None),
+            msgs_reports_waiting: RefCell::new(VecDeque::new()),
             recv_buffer: RefCell::new(Vec::new()),
             on_close: RefCell::new(None),
             queue: RefCell::new(VecDeque::new()),
+            send_queue_limit: Cell::new(None),
             send_wait: Rc::default(),
             registered: Cell::new(PollEvents::empty()),
             pass_scheduled: Cell::new(false),
@@ -449,14 +476,25 @@ impl ZmqStream {
 
     /// Queues a multipart message; it is sent when the socket can take it, one message per
     /// pass, in order, and its outcome goes to the send callback ([`on_send`]). Sending never
-    /// blocks the loop: a message libzmq cannot take yet stays first in the queue (and the loop
-    /// waits for room, never spinning on a `POLLOUT` that lies: module doc).
+    /// blocks the loop: a message libzmq cannot take yet stays first in the queue and goes when
+    /// the socket allows, whether it lacked room (EAGAIN at the high-water mark; the loop waits,
+    /// never spinning on a `POLLOUT` that lies: module doc) or its pattern forbade sending now
+    /// (EFSM: a REQ stream queues its next request until the reply to the last one has been
+    /// received, a REP stream its reply until a request has been). Either wait costs the loop
+    /// nothing while nothing happens on the socket.
     ///
     /// # Errors
-    /// Reported to the send callback, never returned or lost: the send's error when libzmq
-    /// refuses the message for good (EHOSTUNREACH from a `ROUTER_MANDATORY` socket, ETERM,
-    /// which also closes the stream), ENOTSOCK at once on a closed stream; the message then
-    /// leaves the queue. [`close`](ZmqStream::close) reports what it could not send.
+    /// Reported to the send callback, never returned or lost; the message then leaves the
+    /// queue (the errno table is in `sending.rs`):
+    /// - EAGAIN at once, without queueing, when the queue is at its
+    ///   [limit](ZmqStream::set_send_queue_limit);
+    /// - ENOTSOCK at once on a closed stream;
+    /// - the send's error when libzmq refuses the message for good: EHOSTUNREACH from a
+    ///   `ROUTER_MANDATORY` socket that does not know the peer, ENOTSUP from a socket type that
+    ///   cannot send, EINVAL, ETERM (which also closes the stream), any error but EAGAIN, EFSM
+    ///   and EINTR, which only make the message wait.
+    ///
+    /// [`close`](ZmqStream::close) reports what it could not send.
     ///
     /// # Examples
     /// ```
@@ -532,6 +570,12 @@ impl ZmqStream {
     /// [`on_send_msgs`](ZmqStream::on_send_msgs): `Ok(())`, or the error with the messages
     /// handed back ([`Unsent`]).
     ///
+    /// # Errors
+    /// Those of [`send_multipart`](ZmqStream::send_multipart) (a message waits while the
+    /// socket lacks room or its pattern forbids the send; it is refused at once on a closed
+    /// stream or a full queue, or by libzmq for good), each reported with the messages handed
+    /// back intact.
+    ///
     /// # Examples
     /// ```
     /// use zmqloop::eventloop::{IOLoop, ZmqStream};
@@ -605,8 +649,8 @@ impl ZmqStream {
     }
 
     fn enqueue(&self, outgoing: Outgoing) {
-        if self.closed() {
-            self.report(outgoing, Err(zmqloop_green::Error::ENOTSOCK));
+        if let Some(refusal) = self.refuses_sends() {
+            self.report(outgoing, Err(refusal));
             return;
         }
         self.inner.queue.borrow_mut().push_back(outgoing);
@@ -616,6 +660,92 @@ impl ZmqStream {
         if !self.inner.in_pass.get() {
             self.schedule_pass();
         }
+    }
+
+    /// Why a send now would be refused at once: ENOTSOCK once closed, EAGAIN while the queue
+    /// is at its limit.
+    fn refuses_sends(&self) -> Option<zmqloop_green::Error> {
+        if self.closed() {
+            return Some(zmqloop_green::Error::ENOTSOCK);
+        }
+        let limit = self.inner.send_queue_limit.get();
+        limit
+            .is_some_and(|limit| self.queued() >= limit)
+            .then_some(zmqloop_green::Error::EAGAIN)
+    }
+
+    /// How many messages wait in the send queue: queued, not yet taken by libzmq (nor refused).
+    /// A message waiting for room or for its pattern counts; one that libzmq took does not,
+    /// even if it is still in libzmq's own pipe (up to the socket's `SNDHWM`).
+    ///
+    /// # Examples
+    /// See [`set_send_queue_limit`](ZmqStream::set_send_queue_limit).
+    pub fn queued(&self) -> usize {
+        self.inner.queue.borrow().len()
+    }
+
+    /// Bounds the send queue: with `Some(limit)`, a send that finds [`queued`] at `limit` (or
+    /// above) is refused at once: its callback (the per-send one of
+    /// [`send_multipart_with`](ZmqStream::send_multipart_with), else the stream's
+    /// [`on_send`](ZmqStream::on_send)) gets EAGAIN before the send returns, and the message is
+    /// not queued. `None`, the default, leaves the queue unbounded, as pyzmq's. pyzmq has no
+    /// such limit: a producer faster than its peer grows the queue without bound there.
+    ///
+    /// A limit lower than what is queued drops nothing: the queue drains as the socket takes
+    /// it, and sends are accepted again once it is below the limit. `Some(0)` refuses every
+    /// send. A send refused from inside the stream's own send callback is reported to it as
+    /// soon as it returns (a callback is never re-entered).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::cell::RefCell;
+    /// use std::rc::Rc;
+    /// use zmqloop::eventloop::{IOLoop, ZmqStream};
+    /// use zmqloop::green as zmq;
+    ///
+    /// let ctx = zmq::Context::new();
+    /// let pull = ctx.socket(zmq::PULL)?;
+    /// pull.bind("inproc://send-queue-limit-doc")?;
+    /// let push = ctx.socket(zmq::PUSH)?;
+    /// push.connect("inproc://send-queue-limit-doc")?;
+    ///
+    /// let ioloop = IOLoop::new()?;
+    /// let stream = ZmqStream::new(push, &ioloop)?;
+    /// stream.set_send_queue_limit(Some(2));
+    /// assert_eq!(stream.send_queue_limit(), Some(2));
+    /// stream.send("one");
+    /// stream.send("two");
+    /// assert_eq!(stream.queued(), 2); // the loop has not run yet
+    ///
+    /// let refused = Rc::new(RefCell::new(None));
+    /// let outcome = refused.clone();
+    /// stream.send_multipart_with(["three"], move |frames, status| {
+    ///     *outcome.borrow_mut() = Some((frames.to_vec(), *status));
+    /// });
+    /// // Reported before the send returned, and not queued.
+    /// assert_eq!(*refused.borrow(), Some((vec![b"three".to_vec()], Err(zmq::Error::EAGAIN))));
+    /// assert_eq!(stream.queued(), 2);
+    ///
+    /// stream.flush(zmq::POLLOUT, None); // libzmq takes both
+    /// assert_eq!(stream.queued(), 0);
+    /// stream.send("three"); // accepted again
+    /// assert_eq!(stream.queued(), 1);
+    /// stream.close(Some(std::time::Duration::from_secs(1)));
+    /// for expected in ["one", "two", "three"] {
+    ///     assert_eq!(pull.recv_string(0)?.unwrap(), expected);
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// [`queued`]: ZmqStream::queued
+    pub fn set_send_queue_limit(&self, limit: Option<usize>) {
+        self.inner.send_queue_limit.set(limit);
+    }
+
+    /// The send queue's limit ([`set_send_queue_limit`](ZmqStream::set_send_queue_limit));
+    /// `None`: unbounded.
+    pub fn send_queue_limit(&self) -> Option<usize> {
+        self.inner.send_queue_limit.get()
     }
 
     /// Whether a receive callback is set.
@@ -665,16 +795,17 @@ impl ZmqStream {
     }
 
     /// Closes the stream: sends what it can of the queue within `linger` (None: do not wait),
-    /// reports every message it could not send to its callback (with EAGAIN), removes the
-    /// socket from the loop, closes it with that linger, and runs the close callback. Calling
-    /// it again does nothing. Within the linger it waits for room (parking only the caller in
-    /// a coroutine or hub task); it may be called while the loop runs, or waits in another
-    /// task, and the loop lets go of the socket before `close` returns.
+    /// reports every message it could not send to its callback, removes the socket from the
+    /// loop, closes it with that linger, and runs the close callback. Calling it again does
+    /// nothing. Within the linger it waits for room (parking only the caller in a coroutine or
+    /// hub task); it may be called while the loop runs, or waits in another task, and the loop
+    /// lets go of the socket before `close` returns.
     ///
     /// # Errors
     /// Reported, not returned: each queued message goes to its send callback, with `Ok`, the
-    /// send's error, or EAGAIN if the linger ran out first. Sends on the stream afterwards are
-    /// reported ENOTSOCK at once.
+    /// send's error, EAGAIN if the linger ran out first, or EFSM if the socket's pattern still
+    /// forbade it (a REQ awaiting its reply, a REP its request: `close` receives nothing, so
+    /// it does not wait for them). Sends on the stream afterwards are reported ENOTSOCK at once.
     ///
     /// # Examples
     /// ```
@@ -865,7 +996,8 @@ impl ZmqStream {
     }
 
     /// Hands a send's outcome to its own callback, or else to the stream's send callback of its
-    /// kind (module doc). Called exactly once per queued message.
+    /// kind (module doc). Called exactly once per queued message. A stream callback that is
+    /// running (a send it made was refused at once) gets the outcome as soon as it returns.
     fn report(&self, outgoing: Outgoing, status: zmqloop_green::Result<()>) {
         if let Err(err) = status {
             log::debug!("zmqloop: ZmqStream send failed: {err}");
@@ -875,7 +1007,10 @@ impl ZmqStream {
             Outgoing::Bytes(ByteFrames::Kept(frames)) => {
                 let callback = self.inner.on_send.borrow().clone();
                 if let Some(callback) = callback {
-                    log_panic("send", || (callback.borrow_mut())(self, &frames, &status));
+                    let waiting = &self.inner.reports_waiting;
+                    deliver(&callback, waiting, (frames, status), |callback, report| {
+                        callback(self, &report.0, &report.1)
+                    });
                 }
             }
             // Moved only by a try that found no `on_send`, just before this report, with no
@@ -893,7 +1028,10 @@ impl ZmqStream {
                 let outcome = self.outcome(msgs, status);
                 let callback = self.inner.on_send_msgs.borrow().clone();
                 if let Some(callback) = callback {
-                    log_panic("send", || (callback.borrow_mut())(self, outcome));
+                    let waiting = &self.inner.msgs_reports_waiting;
+                    deliver(&callback, waiting, outcome, |callback, outcome| {
+                        callback(self, outcome)
+                    });
                 }
             }
         }
@@ -970,6 +1108,31 @@ fn abandon(ioloop: &WeakIOLoop, socket: &Weak<Socket>, send_wait: &SendWait) {
     send_wait.end(&ioloop); // before the socket (and its fd) closes
     if let Some(socket) = socket.upgrade() {
         let _ = ioloop.remove_handler(&socket);
+    }
+}
+
+/// Hands `report` to the stream's send callback `shared` (`call` makes the call), or, if that is
+/// running (a send it made was refused at once, and is reported from inside it), queues the
+/// report in `waiting`, which the running call hands to it, in order, as soon as it returns:
+/// the callback is never re-entered and no outcome is lost.
+fn deliver<C: ?Sized, R>(
+    shared: &RefCell<C>,
+    waiting: &RefCell<VecDeque<R>>,
+    report: R,
+    call: impl Fn(&mut C, R),
+) {
+    let Ok(mut callback) = shared.try_borrow_mut() else {
+        waiting.borrow_mut().push_back(report);
+        return;
+    };
+    log_panic("send", || call(&mut callback, report));
+    loop {
+        // Popped in its own statement: the callback may add more.
+        let next = waiting.borrow_mut().pop_front();
+        let Some(report) = next else {
+            break;
+        };
+        log_panic("send", || call(&mut callback, report));
     }
 }
 

@@ -16,6 +16,25 @@ pub fn socket(ctx: &zmq::Context, kind: zmq::SocketType) -> zmq::Socket {
     socket
 }
 
+/// A `sender` socket with `SNDHWM` 1 bound to a fresh inproc endpoint named after `name`, and a
+/// `receiver` with `RCVHWM` 1 connected to it: their pipe holds a message or two, so the sender
+/// is full as soon as the receiver stops reading (`POLLOUT` exact for PUSH, DEALER, PAIR).
+pub fn small_pipe(
+    ctx: &zmq::Context,
+    name: &str,
+    sender: zmq::SocketType,
+    receiver: zmq::SocketType,
+) -> (zmq::Socket, zmq::Socket) {
+    let endpoint = inproc(name);
+    let near = socket(ctx, sender);
+    near.set_sndhwm(1).unwrap();
+    near.bind(&endpoint).unwrap();
+    let far = socket(ctx, receiver);
+    far.set_rcvhwm(1).unwrap();
+    far.connect(&endpoint).unwrap();
+    (near, far)
+}
+
 /// Sends `parts` with DONTWAIT until the socket refuses even with its commands processed (a
 /// reader's "room again" may still wait in its mailbox); how many messages went.
 pub fn fill(socket: &zmq::Socket, parts: &[&[u8]]) -> usize {

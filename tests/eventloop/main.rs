@@ -20,6 +20,10 @@
 //!   receive callback, ROUTER_MANDATORY errors not blocking the queue, fairness between busy
 //!   streams; a busy stream alone on its loop (several messages per pass, no polls) still lets
 //!   in a ready handler, a due timeout, remote callbacks and a remote stop.
+//! - `send_waits`: queued sends wait for the socket: REQ and REP until their pattern allows
+//!   (EFSM), DEALER at its high-water mark until the peer reads; only errors that will not go
+//!   away (EHOSTUNREACH on ROUTER_MANDATORY, ENOTSUP) drop a message, and only that one; the
+//!   send queue's limit refuses a send at once with EAGAIN.
 //! - `stream_msgs`: zero-copy frames: `on_recv_msgs` gets the bytes sent; large frames cross a
 //!   stream without a copy both ways (proved by pointer over inproc), as do the byte sends no
 //!   callback watches; a refused or unsendable message send hands its messages back intact;
@@ -57,6 +61,7 @@ mod green;
 mod handlers;
 mod lifecycle;
 mod periodic;
+mod send_waits;
 mod stream;
 mod stream_close;
 mod stream_msgs;
@@ -232,14 +237,10 @@ fn count_iterations(ioloop: &IOLoop, count: Rc<Cell<usize>>) {
     });
 }
 
-/// A stream on a `ROUTER_MANDATORY` socket, bound to a fresh inproc endpoint named after
-/// `name`, and a DEALER of identity `known` connected to it (not on the loop), whose "hello"
-/// waits for the stream.
-fn router_with_known_peer(
-    ctx: &zmq::Context,
-    ioloop: &IOLoop,
-    name: &str,
-) -> (ZmqStream, zmq::Socket) {
+/// A ROUTER with `ROUTER_MANDATORY` bound to a fresh inproc endpoint named after `name`, and a
+/// DEALER with the routing id `known` connected to it, which has sent it `hello` (still queued
+/// in the ROUTER: once received, the ROUTER knows the peer).
+fn router_mandatory_and_known_peer(ctx: &zmq::Context, name: &str) -> (zmq::Socket, zmq::Socket) {
     let endpoint = common::inproc(name);
     let router = ctx.socket(zmq::ROUTER).unwrap();
     router.set_router_mandatory(true).unwrap();
@@ -248,7 +249,7 @@ fn router_with_known_peer(
     dealer.set_identity(b"known").unwrap();
     dealer.connect(&endpoint).unwrap();
     dealer.send("hello", 0).unwrap();
-    (ZmqStream::new(router, ioloop).unwrap(), dealer)
+    (router, dealer)
 }
 
 /// A bound PULL stream and the PUSH socket connected to it (not on the loop).

@@ -17,7 +17,7 @@ use zmqloop::green as zmq;
 
 use crate::{
     bump, common, counter, counting, frames, ms, pipe, pull_stream, recv_within,
-    router_with_known_peer, seen, stop_after, within, write_byte, Seen, LIMIT,
+    router_mandatory_and_known_peer, seen, stop_after, within, write_byte, Seen, LIMIT,
 };
 
 #[test]
@@ -261,8 +261,10 @@ fn a_panicking_receive_callback_does_not_stall_the_stream() {
 fn router_mandatory_unreachable_peer_is_reported_and_the_queue_goes_on() {
     within(LIMIT, || {
         let ctx = zmq::Context::new();
+        let (router, dealer) = router_mandatory_and_known_peer(&ctx, "ev-router");
+
         let ioloop = IOLoop::new().unwrap();
-        let (stream, dealer) = router_with_known_peer(&ctx, &ioloop, "ev-router");
+        let stream = ZmqStream::new(router, &ioloop).unwrap();
         let outcomes: Seen<(&str, zmq::Result<()>)> = seen();
         let (o, l) = (outcomes.clone(), ioloop.clone());
         stream.on_recv_stream(move |stream, frames| {

@@ -2,14 +2,16 @@
 //! messages with the bytes sent; `send_msgs` and byte sends nobody watches hand libzmq the
 //! caller's buffers (proved by pointer: over inproc libzmq passes a message's buffer through,
 //! so the receiver sees the sender's very allocation unless someone copied it); a message send
-//! that fails hands the messages back intact, to its own callback or to `on_send_msgs`; byte and
-//! message sends keep one order and each reports to its own kind of callback.
+//! that fails hands the messages back intact, to its own callback or to `on_send_msgs` (after it
+//! returns, if the send was refused inside it); byte and message sends keep one order and each
+//! reports to its own kind of callback.
 
 use zmqloop::eventloop::{Frames, IOLoop, Unsent, ZmqStream};
 use zmqloop::green as zmq;
 
 use crate::{
-    common, frames, ms, pull_stream, recv_within, router_with_known_peer, seen, within, Seen, LIMIT,
+    common, frames, ms, pull_stream, recv_within, router_mandatory_and_known_peer, seen, within,
+    Seen, LIMIT,
 };
 
 /// A frame over libzmq's inline size (33 bytes), so libzmq keeps it in the buffer it was given.
@@ -195,8 +197,9 @@ fn a_stalled_byte_send_moved_while_unwatched_still_shows_its_frames_to_a_later_o
 fn a_refused_message_send_hands_the_messages_back_and_the_queue_goes_on() {
     within(LIMIT, || {
         let ctx = zmq::Context::new();
+        let (router, dealer) = router_mandatory_and_known_peer(&ctx, "ev-msgs-unsent");
         let ioloop = IOLoop::new().unwrap();
-        let (stream, dealer) = router_with_known_peer(&ctx, &ioloop, "ev-msgs-unsent");
+        let stream = ZmqStream::new(router, &ioloop).unwrap();
         let own: Seen<(zmq::Error, Vec<Vec<u8>>)> = seen();
         let to_stream: Seen<zmq::Result<()>> = seen();
         let t = to_stream.clone();
@@ -255,6 +258,49 @@ fn close_hands_back_the_message_sends_it_could_not_make() {
                 (zmq::Error::ENOTSOCK, vec![b"late".to_vec()])
             ]
         );
+    });
+}
+
+#[test]
+fn a_message_send_refused_inside_on_send_msgs_is_handed_back_to_it_after_it_returns() {
+    within(LIMIT, || {
+        let ctx = zmq::Context::new();
+        let (_pull, push) = common::socket_pair(&ctx, "ev-msgs-nested", zmq::PULL, zmq::PUSH);
+        let ioloop = IOLoop::new().unwrap();
+        let stream = ZmqStream::new(push, &ioloop).unwrap();
+        stream.set_send_queue_limit(Some(1));
+        let reports: Seen<(String, zmq::Result<()>)> = seen();
+        let record = reports.clone();
+        stream.on_send_stream_msgs(move |stream, outcome| {
+            let report = match outcome {
+                Ok(()) => ("sent".to_owned(), Ok(())),
+                Err(Unsent { error, msgs }) => (msgs[0].as_str().unwrap().to_owned(), Err(error)),
+            };
+            let first = record.borrow().is_empty();
+            record.borrow_mut().push(report);
+            if first {
+                stream.send_msg("second"); // fits
+                stream.send_msg("third"); // refused: handed back once this call returns
+                record.borrow_mut().push(("returns".to_owned(), Ok(())));
+            }
+        });
+        stream.send_msg("first");
+        assert_eq!(stream.flush(zmq::POLLOUT, Some(1)), 1);
+        assert_eq!(
+            *reports.borrow(),
+            [
+                ("sent".to_owned(), Ok(())),
+                ("returns".to_owned(), Ok(())),
+                ("third".to_owned(), Err(zmq::Error::EAGAIN)),
+            ]
+        );
+        assert!(
+            !common::logs::here().iter().any(|l| l.contains("panicked")),
+            "{:?}",
+            common::logs::here()
+        );
+        assert_eq!(stream.queued(), 1);
+        stream.close(None);
     });
 }
 
