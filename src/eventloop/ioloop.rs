@@ -7,8 +7,9 @@
 //! between the plain loop and the green one (`zmqloop::green::eventloop`).
 //!
 //! Each iteration runs the callbacks queued before it, polls (without waiting while callbacks
-//! are pending, and only every [`POLL_EVERY`] iterations while they keep coming), runs the due
-//! timeouts, then the handlers of ready sockets and fds.
+//! are pending, and only every [`POLL_EVERY`] iterations while they keep coming, or not at all
+//! while no handler asks for events), runs the due timeouts, then the handlers of ready sockets
+//! and fds.
 //!
 //! # Invariants
 //! - The poller owns what the handlers watch: each socket's `Rc` (the loop keeps the socket
@@ -142,6 +143,12 @@ struct Inner {
     /// Iterations since the last poll (see `POLL_EVERY`): never above `POLL_EVERY`, reset by
     /// each poll.
     unpolled: Cell<u32>,
+    /// How many handlers ask for events (are not paused). Invariant: the number of `handlers`
+    /// whose `events` are not empty. While it is 0 a busy loop does not poll: the poll could
+    /// only report the wake-up eventfd, whose news (remote callbacks, a stop) each iteration
+    /// reads from `remote`'s flags anyway. A busy `ZmqStream` pauses its handler while its
+    /// next pass is queued, so one busy stream costs its loop no poll.
+    watching: Cell<usize>,
     /// The loop is in its poll (parked, when it runs in a coroutine or hub task): set exactly
     /// around the wait. Code on this thread that runs meanwhile (another hub task or
     /// coroutine) and gives the loop something new to look at must wake it through the eventfd.
@@ -311,6 +318,7 @@ impl IOLoop {
                 stop_requested: Cell::new(false),
                 ready: RefCell::new(Vec::new()),
                 unpolled: Cell::new(0),
+                watching: Cell::new(0),
                 polling: Cell::new(false),
                 ticket_delay: Cell::new(Duration::from_secs(1)),
             }),
@@ -419,6 +427,7 @@ impl IOLoop {
         let callback: HandlerFn = Rc::new(RefCell::new(handler));
         let handler = Handler { events, callback };
         self.inner.handlers.borrow_mut().insert(key, handler);
+        self.count_watching(PollEvents::empty(), events);
         self.wake_if_polling(); // a socket with messages waiting signals nothing
     }
 
@@ -436,7 +445,8 @@ impl IOLoop {
     fn set_events(&self, key: PollKey, events: PollEvents) -> zmqloop_green::Result<()> {
         let mut handlers = self.inner.handlers.borrow_mut();
         let handler = handlers.get_mut(&key).expect("a key of a handler");
-        handler.events = events;
+        let before = std::mem::replace(&mut handler.events, events);
+        self.count_watching(before, events);
         let modified = self.inner.poller.borrow_mut().modify(key, events);
         if !events.is_empty() {
             self.wake_if_polling(); // a resumed socket with messages waiting signals nothing
@@ -466,10 +476,19 @@ impl IOLoop {
     fn remove_key(&self, key: PollKey) -> (Handler, PollSource) {
         let handler = self.inner.handlers.borrow_mut().remove(&key);
         let source = self.inner.poller.borrow_mut().unregister(key);
-        (
-            handler.expect("a key of a handler"),
-            source.expect("a key of the poller"),
-        )
+        let handler = handler.expect("a key of a handler");
+        self.count_watching(handler.events, PollEvents::empty());
+        (handler, source.expect("a key of the poller"))
+    }
+
+    /// Keeps `watching` right when a handler's events go from `before` to `after`.
+    fn count_watching(&self, before: PollEvents, after: PollEvents) {
+        let watching = self.inner.watching.get();
+        match (before.is_empty(), after.is_empty()) {
+            (true, false) => self.inner.watching.set(watching + 1),
+            (false, true) => self.inner.watching.set(watching - 1),
+            _ => {}
+        }
     }
 
     /// Runs `callback` on the next iteration of the loop (callbacks added while callbacks run
@@ -532,6 +551,18 @@ impl IOLoop {
 
     pub(crate) fn ticket_delay(&self) -> Duration {
         self.inner.ticket_delay.get()
+    }
+
+    /// Whether the loop has nothing to do but the callback running now: no other callback
+    /// queued (remote ones included), no handler asking for events, no timeout, no stop asked.
+    /// A busy stream then handles its next message in the same pass, sparing an iteration.
+    pub(crate) fn has_nothing_else(&self) -> bool {
+        self.inner.callbacks.borrow().is_empty()
+            && self.inner.watching.get() == 0
+            && self.inner.timers.borrow().is_empty()
+            && !self.inner.stop_requested.get()
+            && !self.inner.remote.queued.load(Ordering::Relaxed)
+            && !self.inner.remote.stop.load(Ordering::Relaxed)
     }
 
     /// Whether `start` is running.
@@ -614,9 +645,8 @@ impl IOLoop {
                 return Ok(());
             }
             let busy = !self.inner.callbacks.borrow().is_empty();
-            if busy && self.inner.unpolled.get() < POLL_EVERY {
+            if busy && !self.busy_poll_due() {
                 // Callbacks are pending (e.g. busy streams): run them again before polling.
-                self.inner.unpolled.set(self.inner.unpolled.get() + 1);
                 self.run_due_timers();
                 continue;
             }
@@ -645,6 +675,17 @@ impl IOLoop {
                 return Ok(());
             }
         }
+    }
+
+    /// Whether an iteration that has callbacks pending polls: once every [`POLL_EVERY`]
+    /// iterations, and never while no handler asks for events (`watching`).
+    fn busy_poll_due(&self) -> bool {
+        let unpolled = self.inner.unpolled.get();
+        if unpolled < POLL_EVERY {
+            self.inner.unpolled.set(unpolled + 1);
+            return false;
+        }
+        self.inner.watching.get() > 0
     }
 
     /// Calls every socket handler once with `POLLERR`, so that each can notice the terminated

@@ -62,6 +62,7 @@ use std::time::Duration;
 use zmqloop_green::{PollEvents, Socket, DONTWAIT, POLLIN, POLLOUT};
 
 use super::ioloop::{IOLoop, Timeout};
+use super::outgoing::Outgoing;
 
 /// How often a stalled send is tried when its socket's fd cannot be watched (see
 /// [`SendWait::watch`]): the one case where no edge can be waited for (module doc). 100 tries a
@@ -80,18 +81,18 @@ pub(super) enum Sent {
     WaitForFd,
 }
 
-/// Sends `frames` without waiting, under the readiness rule (module doc).
-pub(super) fn try_send(socket: &Socket, frames: &[Vec<u8>]) -> Sent {
-    match send_now(socket, frames) {
+/// Sends `message` without waiting, under the readiness rule (module doc).
+pub(super) fn try_send(socket: &Socket, message: &mut Outgoing) -> Sent {
+    match send_now(socket, message) {
         Ok(()) => Sent::Done(Ok(())),
-        Err(err) => refused(err, || second_try(socket, frames)),
+        Err(err) => refused(err, || second_try(socket, message)),
     }
 }
 
 /// After an EAGAIN: one `ZMQ_EVENTS` read, and one more try if it shows `POLLOUT`.
-fn second_try(socket: &Socket, frames: &[Vec<u8>]) -> Sent {
+fn second_try(socket: &Socket, message: &mut Outgoing) -> Sent {
     match socket.get_events() {
-        Ok(events) if events.contains(POLLOUT) => match send_now(socket, frames) {
+        Ok(events) if events.contains(POLLOUT) => match send_now(socket, message) {
             Ok(()) => Sent::Done(Ok(())),
             Err(err) => refused(err, || Sent::WaitForFd),
         },
@@ -111,23 +112,23 @@ fn refused(err: zmqloop_green::Error, full: impl FnOnce() -> Sent) -> Sent {
 }
 
 /// One `DONTWAIT` send of a whole message.
-pub(super) fn send_now(socket: &Socket, frames: &[Vec<u8>]) -> zmqloop_green::Result<()> {
-    socket.send_multipart(frames.iter().map(|f| &f[..]), DONTWAIT)
+pub(super) fn send_now(socket: &Socket, message: &mut Outgoing) -> zmqloop_green::Result<()> {
+    message.send(socket, DONTWAIT)
 }
 
-/// Sends `frames`, waiting up to `timeout` for room: a blocking send under a `SNDTIMEO` of
+/// Sends `message`, waiting up to `timeout` for room: a blocking send under a `SNDTIMEO` of
 /// `timeout`, which waits for the socket's fd (libzmq's own wait on a plain thread, the
 /// readiness rule in a coroutine or hub task) and never polls a `POLLOUT` that may lie. The
 /// socket's `SNDTIMEO` is restored after.
 pub(super) fn send_within(
     socket: &Socket,
-    frames: &[Vec<u8>],
+    message: &mut Outgoing,
     timeout: Duration,
 ) -> zmqloop_green::Result<()> {
     let previous = socket.get_sndtimeo()?;
     let ms = i32::try_from(timeout.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
     socket.set_sndtimeo(ms)?;
-    let status = socket.send_multipart(frames.iter().map(|f| &f[..]), 0);
+    let status = message.send(socket, 0);
     let _ = socket.set_sndtimeo(previous);
     status
 }

@@ -1,10 +1,15 @@
 //! [`ZmqStream`]: a socket on an [`IOLoop`] driven by callbacks (pyzmq's ZMQStream).
 //!
-//! A pass handles at most one receive, then at most one send, each tried with `DONTWAIT` (the
-//! try is the readiness check: an `EAGAIN` costs one libzmq call, where reading `ZMQ_EVENTS`
-//! would cost a syscall per pass). A pass that made progress schedules the next one as a loop
-//! callback, so a busy stream moves one message per loop iteration and two busy streams take
-//! turns; a pass that made none leaves the stream to the loop's poll, registered for exactly
+//! A pass makes one round, at most one receive then at most one send, each tried with
+//! `DONTWAIT` (the try is the readiness check: an `EAGAIN` costs one libzmq call, where reading
+//! `ZMQ_EVENTS` would cost a syscall per pass). A pass that made progress schedules the next one
+//! as a loop callback, so a busy stream moves one message per loop iteration and two busy
+//! streams take turns; while that pass is queued the stream's handler is paused (the pass tries
+//! the socket anyway, and a loop none of whose handlers asks for events skips its polls). While
+//! the loop has nothing else to do (no other callback, no handler asking for events, no timeout,
+//! no stop: `IOLoop::has_nothing_else`) a pass goes on with further rounds, up to `PASS_BATCH`
+//! (32), sparing the loop's iterations; anything else to do makes it one round again.
+//! A pass that made no progress leaves the stream to the loop's poll, registered for exactly
 //! what it still wants (input while a receive callback is set, output while sends are queued).
 //!
 //! As pyzmq's documentation says of `ZMQStream.send`, a queued message waits until the socket
@@ -33,6 +38,32 @@
 //! reported to its callback and dropped instead of blocking the queue; `close` flushes queued
 //! sends within its linger (waiting for the socket's fd, never for `POLLOUT`) and reports every
 //! message it could not send.
+//!
+//! # Zero-copy frames (pyzmq's `copy=False`)
+//!
+//! Two kinds of callbacks and sends, which a stream mixes freely:
+//! - Bytes, for convenience: [`on_recv`](ZmqStream::on_recv) gets each frame copied out into a
+//!   `Vec<u8>`, [`send_multipart`](ZmqStream::send_multipart) takes byte frames, and the send
+//!   callbacks ([`on_send`](ZmqStream::on_send), `send_multipart_with`) see the frames sent.
+//! - Messages, without copies: [`on_recv_msgs`](ZmqStream::on_recv_msgs) gets the
+//!   `zmq::Message`s as libzmq handed them, and [`send_msgs`](ZmqStream::send_msgs) takes
+//!   messages, or anything `Into<Message>` (a `Vec<u8>` is moved in, not copied), and hands them
+//!   to libzmq as they are. So an echo (`stream.send_msgs(msgs)` in the receive callback) copies
+//!   no byte; the stream even reuses the `Vec` of a message libzmq took for its next receive.
+//!
+//! A message libzmq takes is gone (`zmq::Message` has no `Clone`, and sharing it would cost a
+//! reference count per frame): a message send reports `Ok(())` on success, and on failure hands
+//! the messages back, intact, in an [`Unsent`] (a failed `DONTWAIT` send leaves them untouched),
+//! to its own callback ([`send_msgs_with`](ZmqStream::send_msgs_with)) or else to the stream's
+//! [`on_send_msgs`](ZmqStream::on_send_msgs). Each send reports to exactly one callback: its
+//! own, else the stream's callback of its kind (if set when it leaves the queue).
+//!
+//! A byte send keeps its frames only while a callback will see them: then each try copies them
+//! into new messages, as before. With no callback for it (no `send_multipart_with`, no
+//! `on_send` when it is tried), the try moves the frames into messages instead, without copying
+//! those over 33 bytes (smaller ones are copied into libzmq's inline storage, which is cheaper
+//! than the allocation a moved buffer costs libzmq). `outgoing.rs` has the queued message and
+//! this rule.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -40,26 +71,43 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
 
-use zmqloop_green::{PollEvents, Socket, DONTWAIT, POLLIN, POLLOUT};
+use zmqloop_green::{Message, PollEvents, Socket, DONTWAIT, POLLIN, POLLOUT};
 
 use super::ioloop::{IOLoop, WeakIOLoop};
+use super::outgoing::{ByteFrames, MsgsDone, Outgoing, SendDone, Unsent};
 use super::sending::{send_now, send_within, try_send, SendWait, Sent};
+
+/// How many rounds (a receive, then a send) a pass makes at most while its loop has nothing else
+/// to do; with anything else to do, a pass makes one.
+const PASS_BATCH: usize = 32;
 
 /// A received multipart message: one `Vec<u8>` per frame.
 pub type Frames = Vec<Vec<u8>>;
 
-type RecvCallback = Rc<RefCell<dyn FnMut(&ZmqStream, Frames)>>;
-type SendCallback = Rc<RefCell<dyn FnMut(&ZmqStream, &[Vec<u8>], &zmqloop_green::Result<()>)>>;
-type SendDone = Box<dyn FnOnce(&[Vec<u8>], &zmqloop_green::Result<()>)>;
+type BytesRecvCallback = Rc<RefCell<dyn FnMut(&ZmqStream, Frames)>>;
+type MsgsRecvCallback = Rc<RefCell<dyn FnMut(&ZmqStream, Vec<Message>)>>;
 
-/// A queued message.
-struct Outgoing {
-    /// Its frames, sent as one multipart message.
-    frames: Frames,
-    /// Where its outcome goes: its own callback (`send_multipart_with`), else (`None`) the
-    /// stream's send callback. Called exactly once, when the message leaves the queue.
-    done: Option<SendDone>,
+/// The receive callback: of bytes (`on_recv`) or of messages (`on_recv_msgs`).
+#[derive(Clone)]
+enum RecvCallback {
+    /// Gets each message's frames copied out as bytes.
+    Bytes(BytesRecvCallback),
+    /// Gets each message's frames as libzmq handed them.
+    Msgs(MsgsRecvCallback),
 }
+
+impl RecvCallback {
+    /// Whether the callback is running (it called `flush` itself): it cannot be called again.
+    fn busy(&self) -> bool {
+        match self {
+            RecvCallback::Bytes(callback) => callback.try_borrow_mut().is_err(),
+            RecvCallback::Msgs(callback) => callback.try_borrow_mut().is_err(),
+        }
+    }
+}
+
+type SendCallback = Rc<RefCell<dyn FnMut(&ZmqStream, &[Vec<u8>], &zmqloop_green::Result<()>)>>;
+type MsgsSendCallback = Rc<RefCell<dyn FnMut(&ZmqStream, Result<(), Unsent>)>>;
 
 /// A stream's state, shared by its [`ZmqStream`] handles; the loop's handlers of the stream
 /// hold it weakly, so a stream whose handles are all dropped leaves the loop (`abandon`).
@@ -75,12 +123,23 @@ struct StreamInner {
     /// for `POLLIN` (outside a pass). Cloned out before each call, so that a callback may
     /// replace itself.
     on_recv: RefCell<Option<RecvCallback>>,
-    /// The send callback of messages queued without their own; cloned out before each call.
+    /// The send callback of byte sends queued without their own; cloned out before each call.
+    /// Read before each try of such a send: while it is `None` the try moves the frames into
+    /// messages instead of keeping them (module doc).
     on_send: RefCell<Option<SendCallback>>,
     /// Outcomes for the send callback made while it runs (it sent from inside itself, and the
     /// send was refused at once): handed to it, in order, as soon as it returns, so that it is
     /// never re-entered and no outcome is lost. Empty whenever no send callback runs.
     reports_waiting: RefCell<VecDeque<(Frames, zmqloop_green::Result<()>)>>,
+    /// The send callback of message sends queued without their own; cloned out before each
+    /// call.
+    on_send_msgs: RefCell<Option<MsgsSendCallback>>,
+    /// `reports_waiting` for `on_send_msgs`: outcomes of message sends made while it runs.
+    msgs_reports_waiting: RefCell<VecDeque<Result<(), Unsent>>>,
+    /// The `Vec` each receive fills, so that receiving allocates none: empty (no frame) but
+    /// for the span of one receive; a message callback takes it, and a message send that libzmq
+    /// took gives its own back (`recycle`). Never borrowed while a callback runs.
+    recv_buffer: RefCell<Vec<Message>>,
     /// Run once by `close`, taken out before it runs.
     on_close: RefCell<Option<Box<dyn FnOnce()>>>,
     /// The messages libzmq has not taken yet, in order: the first stays first until libzmq
@@ -180,6 +239,9 @@ impl ZmqStream {
             on_recv: RefCell::new(None),
             on_send: RefCell::new(None),
             reports_waiting: RefCell::new(VecDeque::new()),
+            on_send_msgs: RefCell::new(None),
+            msgs_reports_waiting: RefCell::new(VecDeque::new()),
+            recv_buffer: RefCell::new(Vec::new()),
             on_close: RefCell::new(None),
             queue: RefCell::new(VecDeque::new()),
             send_queue_limit: Cell::new(None),
@@ -269,7 +331,54 @@ impl ZmqStream {
 
     /// Like [`on_recv`](ZmqStream::on_recv), with the stream passed to the callback.
     pub fn on_recv_stream(&self, callback: impl FnMut(&ZmqStream, Frames) + 'static) {
-        *self.inner.on_recv.borrow_mut() = Some(Rc::new(RefCell::new(callback)));
+        self.set_on_recv(RecvCallback::Bytes(Rc::new(RefCell::new(callback))));
+    }
+
+    /// Calls `callback` with every message received, its frames as the `zmq::Message`s libzmq
+    /// handed them, without copying a byte (pyzmq's `on_recv(callback, copy=False)`); they
+    /// deref to `[u8]`, and [`send_msgs`](ZmqStream::send_msgs) sends them on as they are.
+    /// Otherwise as [`on_recv`](ZmqStream::on_recv), which it replaces (a stream has one
+    /// receive callback).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::cell::RefCell;
+    /// use std::rc::Rc;
+    /// use zmqloop::eventloop::{IOLoop, ZmqStream};
+    /// use zmqloop::green as zmq;
+    ///
+    /// let ctx = zmq::Context::new();
+    /// let pull = ctx.socket(zmq::PULL)?;
+    /// pull.bind("inproc://on-recv-msgs-doc")?;
+    /// let push = ctx.socket(zmq::PUSH)?;
+    /// push.connect("inproc://on-recv-msgs-doc")?;
+    /// push.send_multipart(["key", "value"], 0)?;
+    ///
+    /// let ioloop = IOLoop::new()?;
+    /// let stream = ZmqStream::new(pull, &ioloop)?;
+    /// let got = Rc::new(RefCell::new(Vec::new()));
+    /// let (seen, stopper) = (got.clone(), ioloop.clone());
+    /// stream.on_recv_msgs(move |msgs: Vec<zmq::Message>| {
+    ///     seen.borrow_mut().extend(msgs.iter().map(|msg| msg.as_str().unwrap().to_owned()));
+    ///     stopper.stop();
+    /// });
+    /// ioloop.start()?;
+    /// assert_eq!(*got.borrow(), ["key", "value"]);
+    /// stream.close(None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn on_recv_msgs(&self, mut callback: impl FnMut(Vec<Message>) + 'static) {
+        self.on_recv_stream_msgs(move |_, msgs| callback(msgs));
+    }
+
+    /// Like [`on_recv_msgs`](ZmqStream::on_recv_msgs), with the stream passed to the callback:
+    /// a zero-copy echo is `stream.on_recv_stream_msgs(|stream, msgs| stream.send_msgs(msgs))`.
+    pub fn on_recv_stream_msgs(&self, callback: impl FnMut(&ZmqStream, Vec<Message>) + 'static) {
+        self.set_on_recv(RecvCallback::Msgs(Rc::new(RefCell::new(callback))));
+    }
+
+    fn set_on_recv(&self, callback: RecvCallback) {
+        *self.inner.on_recv.borrow_mut() = Some(callback);
         self.schedule_pass(); // messages may be waiting already; the pass re-registers
     }
 
@@ -280,8 +389,12 @@ impl ZmqStream {
         self.rearm();
     }
 
-    /// Calls `callback(frames, status)` after each send: `Ok` once libzmq took the message,
-    /// the error otherwise.
+    /// Calls `callback(frames, status)` after each byte send queued without its own callback
+    /// (`send`, `send_string`, `send_multipart`): `Ok` once libzmq took the message, the error
+    /// otherwise. Message sends report to [`on_send_msgs`](ZmqStream::on_send_msgs) instead.
+    ///
+    /// While it is set, each such send keeps its frames for it (and copies them into messages
+    /// at each try); without it they are moved into messages (module doc).
     pub fn on_send(
         &self,
         mut callback: impl FnMut(&[Vec<u8>], &zmqloop_green::Result<()>) + 'static,
@@ -297,9 +410,53 @@ impl ZmqStream {
         *self.inner.on_send.borrow_mut() = Some(Rc::new(RefCell::new(callback)));
     }
 
-    /// Removes the send callback.
+    /// Calls `callback(outcome)` after each message send queued without its own callback
+    /// ([`send_msgs`](ZmqStream::send_msgs), [`send_msg`](ZmqStream::send_msg)): `Ok(())` once
+    /// libzmq took the message (which is then gone), else an [`Unsent`] with the error and the
+    /// messages handed back, intact, to be sent again or dropped.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::cell::RefCell;
+    /// use std::rc::Rc;
+    /// use zmqloop::eventloop::{IOLoop, ZmqStream};
+    /// use zmqloop::green as zmq;
+    ///
+    /// let ctx = zmq::Context::new();
+    /// let router = ctx.socket(zmq::ROUTER)?;
+    /// router.set_router_mandatory(true)?; // an unknown peer is an error, not a silent drop
+    /// let ioloop = IOLoop::new()?;
+    /// let stream = ZmqStream::new(router, &ioloop)?;
+    /// let back = Rc::new(RefCell::new(None));
+    /// let seen = back.clone();
+    /// stream.on_send_stream_msgs(move |stream, outcome| {
+    ///     *seen.borrow_mut() = Some(outcome.unwrap_err());
+    ///     stream.ioloop().stop();
+    /// });
+    /// stream.send_msgs([zmq::Message::from("nobody"), zmq::Message::from(vec![1u8; 64])]);
+    /// ioloop.start()?;
+    /// let unsent = back.borrow_mut().take().unwrap();
+    /// assert_eq!(unsent.error, zmq::Error::EHOSTUNREACH);
+    /// assert_eq!(&unsent.msgs[1][..], &[1u8; 64][..]); // intact, to send again
+    /// stream.close(None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn on_send_msgs(&self, mut callback: impl FnMut(Result<(), Unsent>) + 'static) {
+        self.on_send_stream_msgs(move |_, outcome| callback(outcome));
+    }
+
+    /// Like [`on_send_msgs`](ZmqStream::on_send_msgs), with the stream passed to the callback.
+    pub fn on_send_stream_msgs(
+        &self,
+        callback: impl FnMut(&ZmqStream, Result<(), Unsent>) + 'static,
+    ) {
+        *self.inner.on_send_msgs.borrow_mut() = Some(Rc::new(RefCell::new(callback)));
+    }
+
+    /// Removes both send callbacks (of byte sends and of message sends).
     pub fn stop_on_send(&self) {
         *self.inner.on_send.borrow_mut() = None;
+        *self.inner.on_send_msgs.borrow_mut() = None;
     }
 
     /// Runs `callback` once the stream is closed.
@@ -379,7 +536,8 @@ impl ZmqStream {
         I: IntoIterator<Item = T>,
         T: Into<Vec<u8>>,
     {
-        self.enqueue(frames.into_iter().map(Into::into).collect(), None);
+        let frames = frames.into_iter().map(Into::into).collect();
+        self.enqueue(Outgoing::Bytes(ByteFrames::Kept(frames)));
     }
 
     /// Queues a multipart message whose outcome goes to `done` (instead of the stream's send
@@ -392,21 +550,110 @@ impl ZmqStream {
         I: IntoIterator<Item = T>,
         T: Into<Vec<u8>>,
     {
-        self.enqueue(
-            frames.into_iter().map(Into::into).collect(),
-            Some(Box::new(done)),
-        );
+        let done: SendDone = Box::new(done);
+        let frames = frames.into_iter().map(Into::into).collect();
+        self.enqueue(Outgoing::BytesWith(frames, done));
     }
 
-    fn enqueue(&self, frames: Frames, done: Option<SendDone>) {
+    /// Queues a one-frame message without copying it (see [`send_msgs`](ZmqStream::send_msgs)).
+    pub fn send_msg(&self, msg: impl Into<Message>) {
+        self.send_msgs([msg.into()]);
+    }
+
+    /// Queues a multipart message whose frames are `zmq::Message`s, or anything
+    /// `Into<Message>`, and hands them to libzmq as they are: a `Message` (from
+    /// [`on_recv_msgs`](ZmqStream::on_recv_msgs), say) or a `Vec<u8>` is not copied (a `Vec`
+    /// whose capacity exceeds its length is shrunk first, which may move it); a `&[u8]` or
+    /// `&str` is copied once, into its message. Sent as
+    /// [`send_multipart`](ZmqStream::send_multipart) sends (in order with every other send,
+    /// when the socket can take it); its outcome goes to
+    /// [`on_send_msgs`](ZmqStream::on_send_msgs): `Ok(())`, or the error with the messages
+    /// handed back ([`Unsent`]).
+    ///
+    /// # Errors
+    /// Those of [`send_multipart`](ZmqStream::send_multipart) (a message waits while the
+    /// socket lacks room or its pattern forbids the send; it is refused at once on a closed
+    /// stream or a full queue, or by libzmq for good), each reported with the messages handed
+    /// back intact.
+    ///
+    /// # Examples
+    /// ```
+    /// use zmqloop::eventloop::{IOLoop, ZmqStream};
+    /// use zmqloop::green as zmq;
+    ///
+    /// let ctx = zmq::Context::new();
+    /// let pull = ctx.socket(zmq::PULL)?;
+    /// pull.bind("inproc://send-msgs-doc")?;
+    /// let push = ctx.socket(zmq::PUSH)?;
+    /// push.connect("inproc://send-msgs-doc")?;
+    ///
+    /// let ioloop = IOLoop::new()?;
+    /// let stream = ZmqStream::new(push, &ioloop)?;
+    /// let body = vec![42u8; 4096];
+    /// let at = body.as_ptr();
+    /// stream.send_msgs([zmq::Message::from("header"), zmq::Message::from(body)]);
+    /// stream.on_send_stream_msgs(|stream, outcome| {
+    ///     assert!(outcome.is_ok());
+    ///     stream.ioloop().stop();
+    /// });
+    /// ioloop.start()?;
+    /// let header = pull.recv_msg(0)?;
+    /// let body = pull.recv_msg(0)?;
+    /// assert_eq!((&header[..], body.len()), (&b"header"[..], 4096));
+    /// assert_eq!(body.as_ptr(), at); // inproc: the very buffer, never copied
+    /// stream.close(None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn send_msgs<I, T>(&self, msgs: I)
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<Message>,
+    {
+        // A `Vec<Message>` is collected in place: no allocation.
+        self.enqueue(Outgoing::Msgs(msgs.into_iter().map(Into::into).collect()));
+    }
+
+    /// Queues a message send whose outcome goes to `done` (instead of the stream's
+    /// [`on_send_msgs`](ZmqStream::on_send_msgs)): `Ok(())`, or the error with the messages
+    /// handed back ([`Unsent`]).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::cell::RefCell;
+    /// use std::rc::Rc;
+    /// use zmqloop::eventloop::{IOLoop, ZmqStream};
+    /// use zmqloop::green as zmq;
+    ///
+    /// let ctx = zmq::Context::new();
+    /// let ioloop = IOLoop::new()?;
+    /// let stream = ZmqStream::new(ctx.socket(zmq::PUSH)?, &ioloop)?;
+    /// stream.close(None);
+    /// let back = Rc::new(RefCell::new(None));
+    /// let seen = back.clone();
+    /// stream.send_msgs_with([vec![1u8; 100]], move |outcome| *seen.borrow_mut() = Some(outcome));
+    /// let unsent = back.borrow_mut().take().unwrap().unwrap_err();
+    /// assert_eq!(unsent.error, zmq::Error::ENOTSOCK); // the stream is closed
+    /// assert_eq!(&unsent.msgs[0][..], &[1u8; 100][..]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn send_msgs_with<I, T>(&self, msgs: I, done: impl FnOnce(Result<(), Unsent>) + 'static)
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<Message>,
+    {
+        let done: MsgsDone = Box::new(done);
+        self.enqueue(Outgoing::MsgsWith(
+            msgs.into_iter().map(Into::into).collect(),
+            done,
+        ));
+    }
+
+    fn enqueue(&self, outgoing: Outgoing) {
         if let Some(refusal) = self.refuses_sends() {
-            report(self, frames, done, &Err(refusal));
+            self.report(outgoing, Err(refusal));
             return;
         }
-        self.inner
-            .queue
-            .borrow_mut()
-            .push_back(Outgoing { frames, done });
+        self.inner.queue.borrow_mut().push_back(outgoing);
         // Inside a pass (a receive callback answering) the pass itself sends and re-registers;
         // elsewhere a pass is scheduled. Re-registering here would cost two handler updates
         // per request/reply.
@@ -520,15 +767,22 @@ impl ZmqStream {
     /// (`None`: until nothing is left), receives if `events` has POLLIN, sends if POLLOUT.
     /// Returns how many messages were handled.
     pub fn flush(&self, events: PollEvents, limit: Option<usize>) -> usize {
+        let Some(socket) = self.socket() else {
+            return 0;
+        };
         let mut handled = 0;
         let room = |handled: usize| limit.is_none_or(|limit| handled < limit);
         while room(handled) {
             let mut progress = false;
-            if events.contains(POLLIN) && self.receiving() && self.handle_recv() {
+            if events.contains(POLLIN) && self.receiving() && self.handle_recv(&socket) {
                 handled += 1;
                 progress = true;
             }
-            if room(handled) && events.contains(POLLOUT) && self.sending() && self.handle_send() {
+            if room(handled)
+                && events.contains(POLLOUT)
+                && self.sending()
+                && self.handle_send(&socket)
+            {
                 handled += 1;
                 progress = true;
             }
@@ -592,17 +846,19 @@ impl ZmqStream {
             // Popped in its own statement: the queue must not stay borrowed while callbacks
             // (which may queue more) run.
             let next = self.inner.queue.borrow_mut().pop_front();
-            let Some(outgoing) = next else {
+            let Some(mut outgoing) = next else {
                 break;
             };
-            let mut status = send_now(&socket, &outgoing.frames);
+            // Bytes kept as bytes: while `send_within` parks, other tasks may set `on_send`.
+            outgoing.prepare(true);
+            let mut status = send_now(&socket, &mut outgoing);
             let left = deadline.map_or(Duration::ZERO, |d| {
                 d.saturating_duration_since(Instant::now())
             });
             if status == Err(zmqloop_green::Error::EAGAIN) && !left.is_zero() {
-                status = send_within(&socket, &outgoing.frames, left);
+                status = send_within(&socket, &mut outgoing, left);
             }
-            report(self, outgoing.frames, outgoing.done, &status);
+            self.report(outgoing, status);
         }
         self.inner.send_wait.end(&self.inner.ioloop); // before the socket (and its fd) closes
         let linger_ms = linger.map_or(0, |l| i32::try_from(l.as_millis()).unwrap_or(i32::MAX));
@@ -632,13 +888,23 @@ impl ZmqStream {
     /// One pass: at most one receive, then at most one send; schedules the next pass while
     /// it makes progress.
     fn pass(&self) {
+        let Some(socket) = self.socket() else {
+            return;
+        };
         let mut progress = false;
         let outer = self.inner.in_pass.replace(true);
-        if self.receiving() {
-            progress |= self.handle_recv();
-        }
-        if self.sending() && !self.closed() {
-            progress |= self.handle_send();
+        for _ in 0..PASS_BATCH {
+            let mut moved = false;
+            if self.receiving() {
+                moved |= self.handle_recv(&socket);
+            }
+            if self.sending() && !self.closed() {
+                moved |= self.handle_send(&socket);
+            }
+            progress |= moved;
+            if !moved || !self.inner.ioloop.has_nothing_else() {
+                break;
+            }
         }
         self.inner.in_pass.set(outer);
         if progress {
@@ -657,70 +923,139 @@ impl ZmqStream {
         }
     }
 
-    fn handle_recv(&self) -> bool {
-        let Some(socket) = self.socket() else {
-            return false;
-        };
+    fn handle_recv(&self, socket: &Socket) -> bool {
         let Some(callback) = self.inner.on_recv.borrow().clone() else {
             return false;
         };
-        if callback.try_borrow_mut().is_err() {
+        if callback.busy() {
             // The receive callback itself called `flush`: a message received now could not be
             // handed to it. The pass that runs the callback goes on receiving once it returns.
             return false;
         }
-        match socket.recv_multipart(DONTWAIT) {
-            Ok(frames) => {
+        let mut msgs = std::mem::take(&mut *self.inner.recv_buffer.borrow_mut());
+        if let Err(err) = recv_parts(socket, &mut msgs) {
+            self.recycle(msgs);
+            match err {
+                zmqloop_green::Error::EAGAIN => {}
+                zmqloop_green::Error::ETERM => self.close(None),
+                err => log::warn!("zmqloop: ZmqStream receive failed: {err}"),
+            }
+            return false;
+        }
+        match callback {
+            RecvCallback::Msgs(callback) => {
+                log_panic("receive", || (callback.borrow_mut())(self, msgs));
+            }
+            RecvCallback::Bytes(callback) => {
+                let frames = msgs.iter().map(|msg| msg.to_vec()).collect();
+                self.recycle(msgs);
                 log_panic("receive", || (callback.borrow_mut())(self, frames));
-                true
-            }
-            Err(zmqloop_green::Error::EAGAIN) => false,
-            Err(zmqloop_green::Error::ETERM) => {
-                self.close(None);
-                false
-            }
-            Err(err) => {
-                log::warn!("zmqloop: ZmqStream receive failed: {err}");
-                false
             }
         }
+        true
     }
 
-    fn handle_send(&self) -> bool {
-        let Some(socket) = self.socket() else {
-            return false;
-        };
-        let sender_busy = self
-            .inner
-            .on_send
-            .borrow()
-            .as_ref()
-            .is_some_and(|callback| callback.try_borrow_mut().is_err());
-        if sender_busy {
-            // The send callback itself called `flush`: the report of a send made now could not
+    fn handle_send(&self, socket: &Rc<Socket>) -> bool {
+        if self.send_callback_busy() {
+            // A send callback itself called `flush`: the report of a send made now could not
             // reach it. The pass that runs the callback goes on sending once it returns.
             return false;
         }
-        let Some(outgoing) = self.inner.queue.borrow_mut().pop_front() else {
+        let Some(mut outgoing) = self.inner.queue.borrow_mut().pop_front() else {
             return false;
         };
-        let status = match try_send(&socket, &outgoing.frames) {
+        outgoing.prepare(self.inner.on_send.borrow().is_some());
+        let status = match try_send(socket, &mut outgoing) {
             Sent::Done(status) => status,
             wait => {
                 self.inner.queue.borrow_mut().push_front(outgoing); // still first in line
                 match wait {
-                    Sent::WaitForFd => self.wait_for_fd(&socket),
+                    Sent::WaitForFd => self.wait_for_fd(socket),
                     _ => self.inner.send_wait.end(&self.inner.ioloop),
                 }
                 return false;
             }
         };
-        self.inner.send_wait.end(&self.inner.ioloop);
-        report(self, outgoing.frames, outgoing.done, &status);
-        if status == Err(zmqloop_green::Error::ETERM) {
+        if self.inner.send_wait.stalled() {
+            self.inner.send_wait.end(&self.inner.ioloop);
+        }
+        let terminated = status == Err(zmqloop_green::Error::ETERM);
+        self.report(outgoing, status);
+        if terminated {
             self.close(None);
         }
         true
+    }
+
+    /// Whether one of the stream's send callbacks is running (it called `flush` itself).
+    fn send_callback_busy(&self) -> bool {
+        let bytes = self.inner.on_send.borrow();
+        let msgs = self.inner.on_send_msgs.borrow();
+        bytes.as_ref().is_some_and(|c| c.try_borrow_mut().is_err())
+            || msgs.as_ref().is_some_and(|c| c.try_borrow_mut().is_err())
+    }
+
+    /// Hands a send's outcome to its own callback, or else to the stream's send callback of its
+    /// kind (module doc). Called exactly once per queued message. A stream callback that is
+    /// running (a send it made was refused at once) gets the outcome as soon as it returns.
+    fn report(&self, outgoing: Outgoing, status: zmqloop_green::Result<()>) {
+        if let Err(err) = status {
+            log::debug!("zmqloop: ZmqStream send failed: {err}");
+        }
+        match outgoing {
+            Outgoing::BytesWith(frames, done) => log_panic("send", || done(&frames, &status)),
+            Outgoing::Bytes(ByteFrames::Kept(frames)) => {
+                let callback = self.inner.on_send.borrow().clone();
+                if let Some(callback) = callback {
+                    let waiting = &self.inner.reports_waiting;
+                    deliver(&callback, waiting, (frames, status), |callback, report| {
+                        callback(self, &report.0, &report.1)
+                    });
+                }
+            }
+            // Moved only by a try that found no `on_send`, just before this report, with no
+            // user code run in between: nobody to tell.
+            Outgoing::Bytes(ByteFrames::Moved(msgs)) => {
+                if status.is_ok() {
+                    self.recycle(msgs);
+                }
+            }
+            Outgoing::MsgsWith(msgs, done) => {
+                let outcome = self.outcome(msgs, status);
+                log_panic("send", || done(outcome));
+            }
+            Outgoing::Msgs(msgs) => {
+                let outcome = self.outcome(msgs, status);
+                let callback = self.inner.on_send_msgs.borrow().clone();
+                if let Some(callback) = callback {
+                    let waiting = &self.inner.msgs_reports_waiting;
+                    deliver(&callback, waiting, outcome, |callback, outcome| {
+                        callback(self, outcome)
+                    });
+                }
+            }
+        }
+    }
+
+    /// A message send's outcome: the messages handed back on failure; on success their `Vec`
+    /// (the messages emptied by libzmq) is kept for the next receive.
+    fn outcome(&self, msgs: Vec<Message>, status: zmqloop_green::Result<()>) -> Result<(), Unsent> {
+        match status {
+            Ok(()) => {
+                self.recycle(msgs);
+                Ok(())
+            }
+            Err(error) => Err(Unsent { error, msgs }),
+        }
+    }
+
+    /// Keeps `msgs`'s allocation as the receive buffer, unless that has one already.
+    fn recycle(&self, mut msgs: Vec<Message>) {
+        let mut buffer = self.inner.recv_buffer.borrow_mut();
+        if buffer.capacity() == 0 {
+            msgs.clear();
+            *buffer = msgs;
+        }
     }
 
     /// Waits for the socket's fd instead of `POLLOUT` (module doc): each signal runs a pass.
@@ -741,16 +1076,17 @@ impl ZmqStream {
         self.inner.send_wait.watch(ioloop, socket, wake, retry);
     }
 
-    /// Registers for exactly the events still wanted.
+    /// Registers for exactly the events still wanted: none while a pass is queued (it tries
+    /// the socket anyway, and a loop none of whose handlers asks for events does not poll).
     fn rearm(&self) {
         let Some(socket) = self.socket() else {
             return;
         };
         let mut wanted = PollEvents::empty();
-        if self.receiving() {
+        if self.receiving() && !self.inner.pass_scheduled.get() {
             wanted |= POLLIN;
         }
-        if self.sending() && !self.inner.send_wait.stalled() {
+        if self.sending() && !self.inner.send_wait.stalled() && !self.inner.pass_scheduled.get() {
             wanted |= POLLOUT;
         }
         if wanted != self.inner.registered.get() {
@@ -775,40 +1111,41 @@ fn abandon(ioloop: &WeakIOLoop, socket: &Weak<Socket>, send_wait: &SendWait) {
     }
 }
 
-/// Hands a send's outcome to its own callback, or else to the stream's send callback.
-fn report(
-    stream: &ZmqStream,
-    frames: Frames,
-    done: Option<SendDone>,
-    status: &zmqloop_green::Result<()>,
+/// Hands `report` to the stream's send callback `shared` (`call` makes the call), or, if that is
+/// running (a send it made was refused at once, and is reported from inside it), queues the
+/// report in `waiting`, which the running call hands to it, in order, as soon as it returns:
+/// the callback is never re-entered and no outcome is lost.
+fn deliver<C: ?Sized, R>(
+    shared: &RefCell<C>,
+    waiting: &RefCell<VecDeque<R>>,
+    report: R,
+    call: impl Fn(&mut C, R),
 ) {
-    if let Err(err) = status {
-        log::debug!("zmqloop: ZmqStream send failed: {err}");
-    }
-    match done {
-        Some(done) => log_panic("send", || done(&frames, status)),
-        None => report_to_stream(stream, frames, status),
+    let Ok(mut callback) = shared.try_borrow_mut() else {
+        waiting.borrow_mut().push_back(report);
+        return;
+    };
+    log_panic("send", || call(&mut callback, report));
+    loop {
+        // Popped in its own statement: the callback may add more.
+        let next = waiting.borrow_mut().pop_front();
+        let Some(report) = next else {
+            break;
+        };
+        log_panic("send", || call(&mut callback, report));
     }
 }
 
-/// Hands a send's outcome to the stream's send callback, if one is set. If the callback is
-/// running (a send it made was refused at once), the outcome waits until it returns.
-fn report_to_stream(stream: &ZmqStream, frames: Frames, status: &zmqloop_green::Result<()>) {
-    let Some(shared) = stream.inner.on_send.borrow().clone() else {
-        return;
-    };
-    let Ok(mut callback) = shared.try_borrow_mut() else {
-        let waiting = (frames, *status);
-        stream.inner.reports_waiting.borrow_mut().push_back(waiting);
-        return;
-    };
-    log_panic("send", || callback(stream, &frames, status));
+/// Receives one whole message into `msgs` (empty before), one `zmq::Message` per frame, as
+/// libzmq hands them. On an error `msgs` may hold the frames received before it.
+fn recv_parts(socket: &Socket, msgs: &mut Vec<Message>) -> zmqloop_green::Result<()> {
     loop {
-        // Popped in its own statement: the callback may add more.
-        let next = stream.inner.reports_waiting.borrow_mut().pop_front();
-        let Some((frames, status)) = next else {
-            break;
-        };
-        log_panic("send", || callback(stream, &frames, &status));
+        let mut msg = Message::new();
+        socket.recv(&mut msg, DONTWAIT)?;
+        let more = msg.get_more();
+        msgs.push(msg);
+        if !more {
+            return Ok(());
+        }
     }
 }

@@ -18,11 +18,16 @@
 //! - `stream`: ZmqStream's whole multipart messages, pause/resume without loss, send callbacks
 //!   (per stream and per send) in order, `flush` counts and limits, state queries, panicking
 //!   receive callback, ROUTER_MANDATORY errors not blocking the queue, fairness between busy
-//!   streams.
+//!   streams; a busy stream alone on its loop (several messages per pass, no polls) still lets
+//!   in a ready handler, a due timeout, remote callbacks and a remote stop.
 //! - `send_waits`: queued sends wait for the socket: REQ and REP until their pattern allows
 //!   (EFSM), DEALER at its high-water mark until the peer reads; only errors that will not go
 //!   away (EHOSTUNREACH on ROUTER_MANDATORY, ENOTSUP) drop a message, and only that one; the
 //!   send queue's limit refuses a send at once with EAGAIN.
+//! - `stream_msgs`: zero-copy frames: `on_recv_msgs` gets the bytes sent; large frames cross a
+//!   stream without a copy both ways (proved by pointer over inproc), as do the byte sends no
+//!   callback watches; a refused or unsendable message send hands its messages back intact;
+//!   byte and message sends keep one order, each reporting to its own kind of callback.
 //! - `stream_close`: `close` with linger (delivers, or reports every undelivered message), close
 //!   callback once, callbacks run by `close` using the stream, a dropped stream freeing its
 //!   socket, ETERM with streams (quiet, and nothing left holding a socket).
@@ -59,6 +64,7 @@ mod periodic;
 mod send_waits;
 mod stream;
 mod stream_close;
+mod stream_msgs;
 mod timeouts;
 mod waiting;
 

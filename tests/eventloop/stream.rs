@@ -1,16 +1,23 @@
 //! ZmqStream traffic: whole multipart messages, pause/resume without loss, send callbacks (per
 //! stream and per send) in order, `flush` counts and limits, a panicking receive callback,
-//! ROUTER_MANDATORY errors not blocking the queue, fairness between busy streams.
+//! ROUTER_MANDATORY errors not blocking the queue, fairness between busy streams; a busy stream
+//! alone on its loop (several messages per pass, no polls) still lets in a ready handler, a due
+//! timeout, remote callbacks and a remote stop.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread;
+use std::time::Instant;
 
 use zmqloop::eventloop::{Frames, IOLoop, ZmqStream};
 use zmqloop::green as zmq;
 
 use crate::{
-    bump, common, counter, counting, frames, ms, pull_stream, recv_within,
-    router_mandatory_and_known_peer, seen, stop_after, within, Seen, LIMIT,
+    bump, common, counter, counting, frames, ms, pipe, pull_stream, recv_within,
+    router_mandatory_and_known_peer, seen, stop_after, within, write_byte, Seen, LIMIT,
 };
 
 #[test]
@@ -341,5 +348,125 @@ fn two_busy_streams_progress_alternately() {
         for (stream, _) in keep {
             stream.close(None);
         }
+    });
+}
+
+/// A PULL stream with `count` one-frame messages already waiting (no high-water mark), whose
+/// receive callback counts them in the returned counter.
+fn busy_pull_stream(
+    ctx: &zmq::Context,
+    ioloop: &IOLoop,
+    name: &str,
+    count: usize,
+) -> (ZmqStream, zmq::Socket, Rc<Cell<usize>>) {
+    let endpoint = common::inproc(name);
+    let pull = ctx.socket(zmq::PULL).unwrap();
+    pull.set_rcvhwm(0).unwrap();
+    pull.bind(&endpoint).unwrap();
+    let push = ctx.socket(zmq::PUSH).unwrap();
+    push.set_sndhwm(0).unwrap();
+    push.connect(&endpoint).unwrap();
+    for i in 0..count {
+        push.send(format!("{i}").as_str(), 0).unwrap();
+    }
+    let stream = ZmqStream::new(pull, ioloop).unwrap();
+    let received = counter();
+    let r = received.clone();
+    stream.on_recv(move |_| {
+        bump(&r);
+    });
+    (stream, push, received)
+}
+
+#[test]
+fn a_busy_stream_lets_a_ready_fd_handler_in_within_a_few_messages() {
+    // A stream alone on its loop handles several messages per pass; another handler that asks
+    // for events turns that off, and is polled every few messages as with callbacks.
+    within(LIMIT, || {
+        let ctx = zmq::Context::new();
+        let ioloop = IOLoop::new().unwrap();
+        let (stream, _push, received) = busy_pull_stream(&ctx, &ioloop, "ev-busy-fd", 5000);
+        let (reader, writer) = pipe();
+        write_byte(&writer, 1);
+        let at_handler = Rc::new(Cell::new(None));
+        let (l, r, at) = (ioloop.clone(), received.clone(), at_handler.clone());
+        ioloop
+            .add_fd_handler(reader.as_raw_fd(), zmq::POLLIN, move |_| {
+                at.set(Some(r.get()));
+                l.stop();
+            })
+            .unwrap();
+        ioloop.start().unwrap();
+        let at = at_handler.get().expect("the ready fd's handler never ran");
+        assert!(
+            (1..=32).contains(&at),
+            "the ready handler ran only after the stream had {at} messages"
+        );
+        stream.close(None);
+        ioloop.close();
+    });
+}
+
+#[test]
+fn a_busy_stream_lets_a_due_timeout_run_at_the_next_iteration() {
+    within(LIMIT, || {
+        let ctx = zmq::Context::new();
+        let ioloop = IOLoop::new().unwrap();
+        let (stream, _push, received) = busy_pull_stream(&ctx, &ioloop, "ev-busy-timer", 1000);
+        let at_timeout = Rc::new(Cell::new(None));
+        let (l, r, at) = (ioloop.clone(), received.clone(), at_timeout.clone());
+        ioloop.call_at(Instant::now(), move || {
+            at.set(Some(r.get()));
+            l.stop();
+        });
+        ioloop.start().unwrap();
+        assert_eq!(
+            at_timeout.get(),
+            Some(1),
+            "a due timeout must run after the first pass, which handles one message"
+        );
+        stream.close(None);
+    });
+}
+
+#[test]
+fn a_busy_stream_alone_on_its_loop_still_runs_remote_callbacks_and_stops() {
+    // Alone on its loop, a busy stream pauses its handler and the loop stops polling: remote
+    // callbacks and stops must still come through.
+    within(LIMIT, || {
+        let ctx = zmq::Context::new();
+        let ioloop = IOLoop::new().unwrap();
+        let (stream, push, received) = busy_pull_stream(&ctx, &ioloop, "ev-busy-remote", 0);
+        let keep_busy = Arc::new(AtomicBool::new(true));
+        let busy = keep_busy.clone();
+        let producer = thread::spawn(move || {
+            let mut sent = 0u64;
+            while busy.load(Ordering::SeqCst) {
+                push.send("more", 0).unwrap();
+                sent += 1;
+            }
+            sent
+        });
+        let (handle, stopper) = (ioloop.handle(), ioloop.handle());
+        let (seen_tx, seen_rx) = mpsc::channel();
+        let r = received.clone();
+        // The loop tells another thread once it is busy; that thread asks for a stop through a
+        // remote callback, and the remote stop ends the loop.
+        ioloop.add_callback(move || {
+            thread::spawn(move || {
+                seen_rx.recv().unwrap();
+                handle.add_callback(move || stopper.stop());
+            });
+        });
+        stream.on_recv(move |_| {
+            if bump(&r) == 1000 {
+                seen_tx.send(()).unwrap();
+            }
+        });
+        ioloop.start().unwrap(); // a lost remote callback: "hung"
+        keep_busy.store(false, Ordering::SeqCst);
+        assert!(received.get() >= 1000);
+        assert!(producer.join().unwrap() >= 1000);
+        stream.close(None);
     });
 }
