@@ -16,22 +16,20 @@
 //!
 //! Files: `ioloop.rs` (handlers, callbacks, the loop), `current.rs` (the current loop: one
 //! per thread, coroutine or hub task, and why), `timers.rs` (timeouts), `periodic.rs`
-//! (periodic callbacks, repeating timers, tickets), `stream.rs` (ZmqStream), `outgoing.rs` (a
-//! queued message, bytes or zero-copy `zmq::Message`s, and what its outcome hands back),
-//! `sending.rs` (how a stream sends without spinning), `monitor.rs` (socket monitor events on a
+//! (periodic callbacks, repeating timers, tickets), `stream/` (ZmqStream: `mod.rs` the type and
+//! its API, `pass.rs` a pass's receives and sends and their reports, `outgoing.rs` a queued
+//! message, bytes or zero-copy `zmq::Message`s, and what its outcome hands back, `sending.rs`
+//! how a queued message is sent without spinning), `monitor.rs` (socket monitor events on a
 //! ZmqStream).
 
 mod current;
 mod debug;
 mod ioloop;
 mod monitor;
-mod outgoing;
 mod periodic;
-mod sending;
 mod stream;
 mod timers;
 
 pub use ioloop::{IOLoop, IOLoopHandle, Timeout};
-pub use outgoing::Unsent;
 pub use periodic::{PeriodicCallback, Ticket, Timer};
-pub use stream::{Frames, ZmqStream};
+pub use stream::{Frames, Unsent, ZmqStream};

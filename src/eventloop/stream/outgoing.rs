@@ -19,7 +19,7 @@ use std::fmt;
 
 use zmqloop_green::{Message, Socket};
 
-use super::stream::Frames;
+use super::Frames;
 
 /// The largest frame libzmq stores inside the `zmq_msg_t` itself (its `max_vsm_size` on 64-bit
 /// targets): copying it is cheaper than handing libzmq a heap buffer, which makes it allocate

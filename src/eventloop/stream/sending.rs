@@ -61,8 +61,8 @@ use std::time::Duration;
 
 use zmqloop_green::{PollEvents, Socket, DONTWAIT, POLLIN, POLLOUT};
 
-use super::ioloop::{IOLoop, Timeout};
 use super::outgoing::Outgoing;
+use crate::eventloop::ioloop::{IOLoop, Timeout};
 
 /// How often a stalled send is tried when its socket's fd cannot be watched (see
 /// [`SendWait::watch`]): the one case where no edge can be waited for (module doc). 100 tries a
