@@ -9,8 +9,11 @@ use std::time::{Duration, Instant};
 use common::{inproc, run, zmq};
 use zmqloop_fixtures::measure::cpu_time;
 
-/// CPU allowed for one second of parked polling: 2% of a core. A busy loop burns ~100%.
-const BUDGET: Duration = Duration::from_millis(20);
+/// CPU allowed for one second of parked polling: 5% of a core. A busy loop burns ~100%, twenty
+/// times the budget; an idle second measures 11-14 ms here in a debug
+/// build (may's 10 ms worker tick and the fallback timer, for the whole process), 22 ms while
+/// another build ran (the budget was 20 ms, and failed once in 4 suite runs).
+const BUDGET: Duration = Duration::from_millis(50);
 
 #[test]
 fn a_parked_poll_costs_no_cpu_even_with_a_stuck_readable_fd() {
