@@ -165,6 +165,10 @@ struct StreamInner {
     /// A pass is running: sends queued meanwhile are its business (it sends and rearms after),
     /// so they schedule nothing.
     in_pass: Cell<bool>,
+    /// `close` is sending the queue: it holds the first message (possibly parked in another
+    /// task, within its linger), so passes send nothing, and do not poll for `POLLOUT`, until
+    /// it ends. Never cleared: the stream is closed once `close` returns.
+    closing: Cell<bool>,
     /// The callback that runs a pass, queued by reference (no allocation per pass): made by
     /// `new` and never `None` after; it holds the stream weakly (no cycle through the loop).
     pass_callback: RefCell<Option<Rc<dyn Fn()>>>,
@@ -252,6 +256,7 @@ impl ZmqStream {
             registered: Cell::new(PollEvents::empty()),
             pass_scheduled: Cell::new(false),
             in_pass: Cell::new(false),
+            closing: Cell::new(false),
             pass_callback: RefCell::new(None),
         });
         let weak_pass = Rc::downgrade(&inner);
@@ -845,6 +850,7 @@ impl ZmqStream {
             return;
         };
         let deadline = linger.map(|linger| Instant::now() + linger);
+        self.inner.closing.set(true);
         loop {
             // Popped in its own statement: the queue must not stay borrowed while callbacks
             // (which may queue more) run.

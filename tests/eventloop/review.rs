@@ -1,0 +1,145 @@
+//! Review of issue 14 (zero-copy frames, the faster pass): defects found, each proved by a
+//! test that failed before its fix.
+
+use std::cell::Cell;
+use std::panic::resume_unwind;
+use std::rc::Rc;
+use std::time::Duration;
+
+use zmqloop::green as zmq;
+use zmqloop::green::eventloop::{IOLoop, ZmqStream};
+use zmqloop::green::hub;
+
+use crate::{hub_wait_for, on_hub, pull_stream, seen, Seen};
+
+/// Runs `ioloop` in this hub task until another task stops it, once `flag` is raised and the
+/// loop is parked in its poll: a stop asked from a loop callback would end a pass's batch
+/// (`has_nothing_else`) and hide what the tests look at.
+fn run_until_parked_after(ioloop: &IOLoop, flag: &Rc<Cell<bool>>) {
+    let (stopper, raised) = (ioloop.clone(), flag.clone());
+    let other = hub::spawn(move || {
+        hub_wait_for(&raised);
+        stopper.stop();
+    });
+    ioloop.start().unwrap();
+    other.join().unwrap_or_else(|panic| resume_unwind(panic));
+}
+
+#[test]
+fn a_stream_closed_by_its_receive_callback_receives_nothing_more() {
+    on_hub(|| {
+        let ctx = zmq::Context::new();
+        let ioloop = IOLoop::new().unwrap();
+        let (stream, push) = pull_stream(&ctx, &ioloop, "ev-review-close-in-recv");
+        for word in ["quit", "after-1", "after-2"] {
+            push.send(word, 0).unwrap();
+        }
+        let got: Seen<String> = seen();
+        let closed = Rc::new(Cell::new(false));
+        let (g, c) = (got.clone(), closed.clone());
+        stream.on_recv_stream(move |stream, frames| {
+            g.borrow_mut()
+                .push(String::from_utf8(frames[0].clone()).unwrap());
+            if frames[0] == b"quit" {
+                stream.close(None);
+                c.set(true);
+            }
+        });
+        run_until_parked_after(&ioloop, &closed);
+        assert!(stream.closed());
+        assert_eq!(
+            *got.borrow(),
+            ["quit"],
+            "the receive callback was called after the stream was closed"
+        );
+    });
+}
+
+#[test]
+fn a_stream_closed_by_its_send_callback_receives_nothing_more() {
+    on_hub(|| {
+        let ctx = zmq::Context::new();
+        let ioloop = IOLoop::new().unwrap();
+        let (stream, push) = pull_stream(&ctx, &ioloop, "ev-review-close-in-send");
+        for word in ["one", "two", "three"] {
+            push.send(word, 0).unwrap();
+        }
+        let got: Seen<String> = seen();
+        let closed = Rc::new(Cell::new(false));
+        let (g, c) = (got.clone(), closed.clone());
+        // A PULL socket cannot send: the first receive's send is refused (ENOTSUP), and its
+        // callback closes the stream.
+        stream.on_recv_stream(move |stream, frames| {
+            g.borrow_mut()
+                .push(String::from_utf8(frames[0].clone()).unwrap());
+            let (closer, c) = (stream.clone(), c.clone());
+            stream.send_msgs_with([zmq::Message::from("x")], move |_| {
+                closer.close(None);
+                c.set(true);
+            });
+        });
+        run_until_parked_after(&ioloop, &closed);
+        assert!(stream.closed());
+        assert_eq!(
+            *got.borrow(),
+            ["one"],
+            "the receive callback was called after the stream was closed"
+        );
+    });
+}
+
+#[test]
+fn sends_queued_behind_the_one_close_is_waiting_on_do_not_overtake_it() {
+    // `close` may run in another hub task than the loop's; while it waits (within its linger)
+    // for room for the first queued message, which it has taken out of the queue, the loop's
+    // passes must not send what is queued behind it.
+    on_hub(|| {
+        let ctx = zmq::Context::new();
+        let crate::common::full::FullRouter {
+            router,
+            slow: _slow,
+            fast,
+            ..
+        } = crate::common::full::full_router_mandatory(&ctx);
+        let ioloop = IOLoop::new().unwrap();
+        let stream = ZmqStream::new(router, &ioloop).unwrap();
+        let reports: Seen<(String, zmq::Result<()>)> = seen();
+        let r = reports.clone();
+        stream.on_send(move |frames, status| {
+            r.borrow_mut()
+                .push((String::from_utf8(frames[1].clone()).unwrap(), *status));
+        });
+        stream.send_multipart(["slow", "first"]); // its peer is full: it waits
+        stream.send_multipart(["fast", "second"]);
+        let started = crate::started_flag(&ioloop); // after the first pass (it stalls)
+        let closing = Rc::new(Cell::new(false));
+        let (closer, c) = (stream.clone(), closing.clone());
+        let stopper = ioloop.clone();
+        let close_task = hub::spawn(move || {
+            hub_wait_for(&started);
+            c.set(true);
+            closer.close(Some(Duration::from_millis(300))); // parks: "slow" never reads
+            stopper.stop();
+        });
+        let (sender, c) = (stream.clone(), closing.clone());
+        let send_task = hub::spawn(move || {
+            hub_wait_for(&c); // `close` is parked now, holding "first"
+            sender.send_multipart(["fast", "third"]); // wakes the loop: a pass is queued
+        });
+        ioloop.start().unwrap();
+        close_task
+            .join()
+            .unwrap_or_else(|panic| resume_unwind(panic));
+        send_task
+            .join()
+            .unwrap_or_else(|panic| resume_unwind(panic));
+        let order: Vec<String> = reports.borrow().iter().map(|(m, _)| m.clone()).collect();
+        assert_eq!(
+            order,
+            ["first", "second", "third"],
+            "reports out of queue order: {:?}",
+            reports.borrow()
+        );
+        drop(fast);
+    });
+}
