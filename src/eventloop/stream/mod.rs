@@ -297,7 +297,8 @@ impl ZmqStream {
     }
 
     /// Calls `callback` with every message received (all its frames), on the loop, one
-    /// message per pass; a callback set again replaces the last one. Messages that arrived
+    /// message per round of a pass (module doc: one round, or up to 32 while the loop has
+    /// nothing else to do); a callback set again replaces the last one. Messages that arrived
     /// before are received too.
     ///
     /// A panic of the callback is logged (error level) and the stream goes on. A receive that
@@ -483,7 +484,7 @@ impl ZmqStream {
     }
 
     /// Queues a multipart message; it is sent when the socket can take it, one message per
-    /// pass, in order, and its outcome goes to the send callback ([`on_send`]). Sending never
+    /// round of a pass (module doc), in order, and its outcome goes to the send callback ([`on_send`]). Sending never
     /// blocks the loop: a message libzmq cannot take yet stays first in the queue and goes when
     /// the socket allows, whether it lacked room (EAGAIN at the high-water mark; the loop waits,
     /// never spinning on a `POLLOUT` that lies: module doc) or its pattern forbade sending now

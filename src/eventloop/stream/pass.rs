@@ -20,8 +20,9 @@ use crate::eventloop::ioloop::WeakIOLoop;
 const PASS_BATCH: usize = 32;
 
 impl ZmqStream {
-    /// One pass: at most one receive, then at most one send; schedules the next pass while
-    /// it makes progress.
+    /// One pass: a round of at most one receive, then at most one send, and further rounds
+    /// (up to `PASS_BATCH`) while each moves a message and the loop has nothing else to do;
+    /// schedules the next pass if it made progress. Stops once a callback closed the stream.
     pub(super) fn pass(&self) {
         let Some(socket) = self.socket() else {
             return;
