@@ -143,3 +143,54 @@ fn sends_queued_behind_the_one_close_is_waiting_on_do_not_overtake_it() {
         drop(fast);
     });
 }
+
+#[test]
+fn a_close_waiting_in_another_task_does_not_make_the_loop_spin_on_its_socket() {
+    // While `close` waits for room in another hub task, the socket's fd signals (a message
+    // comes in): the loop must not spin on it (a spinning loop never parks, so `close` never
+    // resumes: "hung"), and the queue keeps its order.
+    on_hub(|| {
+        let ctx = zmq::Context::new();
+        let crate::common::full::FullRouter {
+            router,
+            slow: _slow,
+            fast,
+            ..
+        } = crate::common::full::full_router_mandatory(&ctx);
+        let ioloop = IOLoop::new().unwrap();
+        let stream = ZmqStream::new(router, &ioloop).unwrap();
+        let reports: Seen<(String, zmq::Result<()>)> = seen();
+        let r = reports.clone();
+        stream.on_send(move |frames, status| {
+            r.borrow_mut()
+                .push((String::from_utf8(frames[1].clone()).unwrap(), *status));
+        });
+        stream.send_multipart(["slow", "first"]); // its peer is full: it waits on the fd
+        stream.send_multipart(["fast", "second"]);
+        let started = crate::started_flag(&ioloop);
+        let closing = Rc::new(Cell::new(false));
+        let (closer, c) = (stream.clone(), closing.clone());
+        let stopper = ioloop.clone();
+        let close_task = hub::spawn(move || {
+            hub_wait_for(&started);
+            c.set(true);
+            closer.close(Some(Duration::from_millis(300)));
+            stopper.stop();
+        });
+        let c = closing.clone();
+        let wake_task = hub::spawn(move || {
+            hub_wait_for(&c);
+            fast.send("wake", 0).unwrap(); // signals the router's fd
+            fast
+        });
+        ioloop.start().unwrap();
+        close_task
+            .join()
+            .unwrap_or_else(|panic| resume_unwind(panic));
+        let _fast = wake_task
+            .join()
+            .unwrap_or_else(|panic| resume_unwind(panic));
+        let order: Vec<String> = reports.borrow().iter().map(|(m, _)| m.clone()).collect();
+        assert_eq!(order, ["first", "second"], "{:?}", reports.borrow());
+    });
+}

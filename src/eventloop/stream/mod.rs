@@ -851,7 +851,11 @@ impl ZmqStream {
             return;
         };
         let deadline = linger.map(|linger| Instant::now() + linger);
+        // From now on passes send nothing (`closing`): the loop stops watching for room, so
+        // that a signal for it cannot make the loop spin while this call waits in another task.
         self.inner.closing.set(true);
+        self.inner.send_wait.end(&self.inner.ioloop);
+        self.rearm();
         loop {
             // Popped in its own statement: the queue must not stay borrowed while callbacks
             // (which may queue more) run.
