@@ -194,3 +194,34 @@ fn a_close_waiting_in_another_task_does_not_make_the_loop_spin_on_its_socket() {
         assert_eq!(order, ["first", "second"], "{:?}", reports.borrow());
     });
 }
+
+#[test]
+fn a_busy_stream_dropped_by_its_receive_callback_leaves_the_loop_and_frees_its_socket() {
+    // A busy stream's handler is paused while its next pass is queued; if every handle is
+    // dropped meanwhile, that pass finds no stream, and nothing may be left holding the socket.
+    crate::within(crate::LIMIT, || {
+        let ctx = zmq::Context::new();
+        let ioloop = IOLoop::new().unwrap();
+        let (stream, push) = pull_stream(&ctx, &ioloop, "ev-review-dropped-busy");
+        for word in ["one", "two", "three"] {
+            push.send(word, 0).unwrap();
+        }
+        let socket = Rc::downgrade(&stream.socket().unwrap());
+        let holder = Rc::new(std::cell::RefCell::new(Some(stream.clone())));
+        drop(stream);
+        let h = holder.clone();
+        holder
+            .borrow()
+            .as_ref()
+            .unwrap()
+            .on_recv(move |_| drop(h.borrow_mut().take()));
+        crate::stop_after(&ioloop, crate::ms(200));
+        ioloop.start().unwrap();
+        assert!(holder.borrow().is_none());
+        assert!(
+            socket.upgrade().is_none(),
+            "the loop still holds the socket of a dropped stream"
+        );
+        ioloop.close();
+    });
+}
