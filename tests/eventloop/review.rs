@@ -225,3 +225,39 @@ fn a_busy_stream_dropped_by_its_receive_callback_leaves_the_loop_and_frees_its_s
         ioloop.close();
     });
 }
+
+#[test]
+fn a_stalled_stream_retrying_on_a_timer_dropped_without_close_leaves_the_loop() {
+    // The stalled send's fd cannot be watched (someone else's handler has the fd), so it is
+    // retried on a timer; once every handle is dropped, the retry finds no stream, and the
+    // stream's handler is paused (no POLLOUT while stalled, no receive callback): nothing else
+    // would ever let go of the socket.
+    crate::within(crate::LIMIT, || {
+        let ctx = zmq::Context::new();
+        let (publisher, _sub, _queued) = crate::common::full::full_nodrop_publisher(&ctx, zmq::PUB);
+        let ioloop = IOLoop::new().unwrap();
+        let stream = ZmqStream::new(publisher, &ioloop).unwrap();
+        let socket = Rc::downgrade(&stream.socket().unwrap());
+        let fd = stream.socket().unwrap().get_fd().unwrap();
+        let drained = socket.clone();
+        ioloop
+            .add_fd_handler(fd, zmq::POLLIN, move |_| {
+                if let Some(socket) = drained.upgrade() {
+                    let _ = socket.get_events();
+                }
+            })
+            .unwrap();
+        stream.send("stalls");
+        let holder = Rc::new(std::cell::RefCell::new(Some(stream)));
+        let h = holder.clone();
+        ioloop.add_callback(move || drop(h.borrow_mut().take())); // after the stalling pass
+        crate::stop_after(&ioloop, crate::ms(200));
+        ioloop.start().unwrap();
+        assert!(
+            socket.upgrade().is_none(),
+            "the loop still holds the socket of a dropped stream"
+        );
+        let _ = ioloop.remove_fd_handler(fd);
+        ioloop.close();
+    });
+}
