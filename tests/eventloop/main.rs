@@ -23,8 +23,8 @@
 //! - `review`: a stream closed by one of its callbacks in the middle of a pass receives nothing
 //!   more; sends queued behind the message `close` waits on (in another hub task) do not
 //!   overtake it, nor does the loop spin meanwhile; a busy stream dropped while its next pass
-//!   is queued (its handler paused), or while its stalled send is retried on a timer, still
-//!   lets go of its socket.
+//!   is queued (its handler paused), or while its stalled send is retried on a timer, or idle
+//!   from the start, lets go of its socket when dropped.
 //! - `send_waits`: queued sends wait for the socket: REQ and REP until their pattern allows
 //!   (EFSM), DEALER at its high-water mark until the peer reads; only errors that will not go
 //!   away (EHOSTUNREACH on ROUTER_MANDATORY, ENOTSUP) drop a message, and only that one; the

@@ -261,3 +261,24 @@ fn a_stalled_stream_retrying_on_a_timer_dropped_without_close_leaves_the_loop() 
         ioloop.close();
     });
 }
+
+#[test]
+fn an_idle_stream_dropped_without_close_lets_go_of_its_socket() {
+    // Pre-existing (not issue 14): a stream that never asked for events has its handler
+    // paused from `new` on; dropped without `close`, no event ever calls its `abandon`.
+    crate::within(crate::LIMIT, || {
+        let ctx = zmq::Context::new();
+        let ioloop = IOLoop::new().unwrap();
+        let (stream, _push) = pull_stream(&ctx, &ioloop, "ev-review-dropped-idle");
+        let socket = Rc::downgrade(&stream.socket().unwrap());
+        drop(stream);
+        crate::stop_after(&ioloop, crate::ms(50));
+        ioloop.start().unwrap();
+        let leaked = socket.upgrade().is_some();
+        ioloop.close();
+        assert!(
+            !leaked,
+            "the loop still holds the socket of a dropped stream"
+        );
+    });
+}

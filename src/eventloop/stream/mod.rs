@@ -169,10 +169,6 @@ struct StreamInner {
     /// task, within its linger), so passes send nothing, and do not poll for `POLLOUT`, until
     /// it ends. Never cleared: the stream is closed once `close` returns.
     closing: Cell<bool>,
-    /// Set by `close` once it removed the stream's handler: a pass queued before and run after
-    /// every handle was dropped must not `abandon` the socket then (its owner may have put it
-    /// on the loop again, under a handler of its own).
-    closed_flag: Rc<Cell<bool>>,
     /// The callback that runs a pass, queued by reference (no allocation per pass): made by
     /// `new` and never `None` after; it holds the stream weakly (no cycle through the loop).
     pass_callback: RefCell<Option<Rc<dyn Fn()>>>,
@@ -207,6 +203,20 @@ struct StreamInner {
 pub struct ZmqStream {
     /// The stream itself; every clone shares it.
     inner: Rc<StreamInner>,
+}
+
+/// A stream whose every handle is dropped without `close` leaves the loop at once: its
+/// handler may be paused (a stream that never asked for events, a busy one whose next pass is
+/// queued, one whose stalled send is retried on a timer), and then no event would ever call
+/// the handler's `abandon`. Leaving the loop drops the socket (unless its owner holds it).
+impl Drop for StreamInner {
+    fn drop(&mut self) {
+        let socket = self.socket.get_mut().take();
+        if let Some(socket) = socket {
+            self.send_wait.end(&self.ioloop); // before the socket (and its fd) closes
+            let _ = self.ioloop.remove_handler(&socket);
+        }
+    }
 }
 
 fn log_panic(what: &str, f: impl FnOnce()) {
@@ -261,21 +271,14 @@ impl ZmqStream {
             pass_scheduled: Cell::new(false),
             in_pass: Cell::new(false),
             closing: Cell::new(false),
-            closed_flag: Rc::default(),
             pass_callback: RefCell::new(None),
         });
         let weak_pass = Rc::downgrade(&inner);
-        let (pass_socket, pass_loop) = (Rc::downgrade(&socket), ioloop.downgrade());
-        let (pass_send_wait, pass_closed) = (inner.send_wait.clone(), inner.closed_flag.clone());
-        let pass: Rc<dyn Fn()> = Rc::new(move || match weak_pass.upgrade() {
-            Some(inner) => {
+        let pass: Rc<dyn Fn()> = Rc::new(move || {
+            if let Some(inner) = weak_pass.upgrade() {
                 inner.pass_scheduled.set(false);
                 ZmqStream { inner }.pass();
             }
-            // Dropped while this pass was queued, its handler paused: no event will ever call
-            // the handler's `abandon`, so the pass does.
-            None if !pass_closed.get() => abandon(&pass_loop, &pass_socket, &pass_send_wait),
-            None => {}
         });
         *inner.pass_callback.borrow_mut() = Some(pass);
         let weak: Weak<StreamInner> = Rc::downgrade(&inner);
@@ -889,7 +892,6 @@ impl ZmqStream {
         let linger_ms = linger.map_or(0, |l| i32::try_from(l.as_millis()).unwrap_or(i32::MAX));
         let _ = socket.set_linger(linger_ms);
         let _ = self.inner.ioloop.remove_handler(&socket);
-        self.inner.closed_flag.set(true);
         *self.inner.socket.borrow_mut() = None;
         drop(socket); // closes it unless the user holds another reference
         let on_close = self.inner.on_close.borrow_mut().take();

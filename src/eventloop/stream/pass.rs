@@ -209,12 +209,11 @@ impl ZmqStream {
             Some(inner) => ZmqStream { inner }.pass(),
             None => abandon(&weak_loop, &weak_socket, &send_wait),
         };
-        let (weak, weak_socket) = (Rc::downgrade(&self.inner), Rc::downgrade(socket));
-        let (weak_loop, send_wait) = (self.inner.ioloop.downgrade(), self.inner.send_wait.clone());
-        // `close` cancels this timeout: a stream that is gone was dropped without it.
-        let retry = move || match weak.upgrade() {
-            Some(inner) => ZmqStream { inner }.pass(),
-            None => abandon(&weak_loop, &weak_socket, &send_wait),
+        let weak = Rc::downgrade(&self.inner);
+        let retry = move || {
+            if let Some(inner) = weak.upgrade() {
+                ZmqStream { inner }.pass();
+            }
         };
         let ioloop = &self.inner.ioloop;
         self.inner.send_wait.watch(ioloop, socket, wake, retry);
