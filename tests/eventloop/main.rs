@@ -20,6 +20,11 @@
 //!   receive callback, ROUTER_MANDATORY errors not blocking the queue, fairness between busy
 //!   streams; a busy stream alone on its loop (several messages per pass, no polls) still lets
 //!   in a ready handler, a due timeout, remote callbacks and a remote stop.
+//! - `review`: a stream closed by one of its callbacks in the middle of a pass receives nothing
+//!   more; sends queued behind the message `close` waits on (in another hub task) do not
+//!   overtake it, nor does the loop spin meanwhile; a busy stream dropped while its next pass
+//!   is queued (its handler paused), or while its stalled send is retried on a timer, or idle
+//!   from the start, lets go of its socket when dropped.
 //! - `send_waits`: queued sends wait for the socket: REQ and REP until their pattern allows
 //!   (EFSM), DEALER at its high-water mark until the peer reads; only errors that will not go
 //!   away (EHOSTUNREACH on ROUTER_MANDATORY, ENOTSUP) drop a message, and only that one; the
@@ -61,6 +66,7 @@ mod green;
 mod handlers;
 mod lifecycle;
 mod periodic;
+mod review;
 mod send_waits;
 mod stream;
 mod stream_close;

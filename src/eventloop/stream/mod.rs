@@ -165,6 +165,10 @@ struct StreamInner {
     /// A pass is running: sends queued meanwhile are its business (it sends and rearms after),
     /// so they schedule nothing.
     in_pass: Cell<bool>,
+    /// `close` is sending the queue: it holds the first message (possibly parked in another
+    /// task, within its linger), so passes send nothing, and do not poll for `POLLOUT`, until
+    /// it ends. Never cleared: the stream is closed once `close` returns.
+    closing: Cell<bool>,
     /// The callback that runs a pass, queued by reference (no allocation per pass): made by
     /// `new` and never `None` after; it holds the stream weakly (no cycle through the loop).
     pass_callback: RefCell<Option<Rc<dyn Fn()>>>,
@@ -199,6 +203,20 @@ struct StreamInner {
 pub struct ZmqStream {
     /// The stream itself; every clone shares it.
     inner: Rc<StreamInner>,
+}
+
+/// A stream whose every handle is dropped without `close` leaves the loop at once: its
+/// handler may be paused (a stream that never asked for events, a busy one whose next pass is
+/// queued, one whose stalled send is retried on a timer), and then no event would ever call
+/// the handler's `abandon`. Leaving the loop drops the socket (unless its owner holds it).
+impl Drop for StreamInner {
+    fn drop(&mut self) {
+        let socket = self.socket.get_mut().take();
+        if let Some(socket) = socket {
+            self.send_wait.end(&self.ioloop); // before the socket (and its fd) closes
+            let _ = self.ioloop.remove_handler(&socket);
+        }
+    }
 }
 
 fn log_panic(what: &str, f: impl FnOnce()) {
@@ -252,6 +270,7 @@ impl ZmqStream {
             registered: Cell::new(PollEvents::empty()),
             pass_scheduled: Cell::new(false),
             in_pass: Cell::new(false),
+            closing: Cell::new(false),
             pass_callback: RefCell::new(None),
         });
         let weak_pass = Rc::downgrade(&inner);
@@ -292,7 +311,8 @@ impl ZmqStream {
     }
 
     /// Calls `callback` with every message received (all its frames), on the loop, one
-    /// message per pass; a callback set again replaces the last one. Messages that arrived
+    /// message per round of a pass (module doc: one round, or up to 32 while the loop has
+    /// nothing else to do); a callback set again replaces the last one. Messages that arrived
     /// before are received too.
     ///
     /// A panic of the callback is logged (error level) and the stream goes on. A receive that
@@ -478,7 +498,7 @@ impl ZmqStream {
     }
 
     /// Queues a multipart message; it is sent when the socket can take it, one message per
-    /// pass, in order, and its outcome goes to the send callback ([`on_send`]). Sending never
+    /// round of a pass (module doc), in order, and its outcome goes to the send callback ([`on_send`]). Sending never
     /// blocks the loop: a message libzmq cannot take yet stays first in the queue and goes when
     /// the socket allows, whether it lacked room (EAGAIN at the high-water mark; the loop waits,
     /// never spinning on a `POLLOUT` that lies: module doc) or its pattern forbade sending now
@@ -845,6 +865,11 @@ impl ZmqStream {
             return;
         };
         let deadline = linger.map(|linger| Instant::now() + linger);
+        // From now on passes send nothing (`closing`): the loop stops watching for room, so
+        // that a signal for it cannot make the loop spin while this call waits in another task.
+        self.inner.closing.set(true);
+        self.inner.send_wait.end(&self.inner.ioloop);
+        self.rearm();
         loop {
             // Popped in its own statement: the queue must not stay borrowed while callbacks
             // (which may queue more) run.

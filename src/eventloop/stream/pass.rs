@@ -20,8 +20,9 @@ use crate::eventloop::ioloop::WeakIOLoop;
 const PASS_BATCH: usize = 32;
 
 impl ZmqStream {
-    /// One pass: at most one receive, then at most one send; schedules the next pass while
-    /// it makes progress.
+    /// One pass: a round of at most one receive, then at most one send, and further rounds
+    /// (up to `PASS_BATCH`) while each moves a message and the loop has nothing else to do;
+    /// schedules the next pass if it made progress. Stops once a callback closed the stream.
     pub(super) fn pass(&self) {
         let Some(socket) = self.socket() else {
             return;
@@ -37,7 +38,9 @@ impl ZmqStream {
                 moved |= self.handle_send(&socket);
             }
             progress |= moved;
-            if !moved || !self.inner.ioloop.has_nothing_else() {
+            // A callback of this round may have closed the stream: nothing more is received
+            // (the pass's own `socket` would still let it).
+            if !moved || self.closed() || !self.inner.ioloop.has_nothing_else() {
                 break;
             }
         }
@@ -91,6 +94,11 @@ impl ZmqStream {
     }
 
     pub(super) fn handle_send(&self, socket: &Rc<Socket>) -> bool {
+        if self.inner.closing.get() {
+            // `close` (parked in another task, within its linger) holds the first queued
+            // message and sends the rest after it: a send now would overtake it.
+            return false;
+        }
         if self.send_callback_busy() {
             // A send callback itself called `flush`: the report of a send made now could not
             // reach it. The pass that runs the callback goes on sending once it returns.
@@ -221,7 +229,11 @@ impl ZmqStream {
         if self.receiving() && !self.inner.pass_scheduled.get() {
             wanted |= POLLIN;
         }
-        if self.sending() && !self.inner.send_wait.stalled() && !self.inner.pass_scheduled.get() {
+        if self.sending()
+            && !self.inner.closing.get()
+            && !self.inner.send_wait.stalled()
+            && !self.inner.pass_scheduled.get()
+        {
             wanted |= POLLOUT;
         }
         if wanted != self.inner.registered.get() {

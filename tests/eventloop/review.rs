@@ -1,0 +1,284 @@
+//! Review of issue 14 (zero-copy frames, the faster pass): defects found, each proved by a
+//! test that failed before its fix.
+
+use std::cell::Cell;
+use std::panic::resume_unwind;
+use std::rc::Rc;
+use std::time::Duration;
+
+use zmqloop::green as zmq;
+use zmqloop::green::eventloop::{IOLoop, ZmqStream};
+use zmqloop::green::hub;
+
+use crate::{hub_wait_for, on_hub, pull_stream, seen, Seen};
+
+/// Runs `ioloop` in this hub task until another task stops it, once `flag` is raised and the
+/// loop is parked in its poll: a stop asked from a loop callback would end a pass's batch
+/// (`has_nothing_else`) and hide what the tests look at.
+fn run_until_parked_after(ioloop: &IOLoop, flag: &Rc<Cell<bool>>) {
+    let (stopper, raised) = (ioloop.clone(), flag.clone());
+    let other = hub::spawn(move || {
+        hub_wait_for(&raised);
+        stopper.stop();
+    });
+    ioloop.start().unwrap();
+    other.join().unwrap_or_else(|panic| resume_unwind(panic));
+}
+
+#[test]
+fn a_stream_closed_by_its_receive_callback_receives_nothing_more() {
+    on_hub(|| {
+        let ctx = zmq::Context::new();
+        let ioloop = IOLoop::new().unwrap();
+        let (stream, push) = pull_stream(&ctx, &ioloop, "ev-review-close-in-recv");
+        for word in ["quit", "after-1", "after-2"] {
+            push.send(word, 0).unwrap();
+        }
+        let got: Seen<String> = seen();
+        let closed = Rc::new(Cell::new(false));
+        let (g, c) = (got.clone(), closed.clone());
+        stream.on_recv_stream(move |stream, frames| {
+            g.borrow_mut()
+                .push(String::from_utf8(frames[0].clone()).unwrap());
+            if frames[0] == b"quit" {
+                stream.close(None);
+                c.set(true);
+            }
+        });
+        run_until_parked_after(&ioloop, &closed);
+        assert!(stream.closed());
+        assert_eq!(
+            *got.borrow(),
+            ["quit"],
+            "the receive callback was called after the stream was closed"
+        );
+    });
+}
+
+#[test]
+fn a_stream_closed_by_its_send_callback_receives_nothing_more() {
+    on_hub(|| {
+        let ctx = zmq::Context::new();
+        let ioloop = IOLoop::new().unwrap();
+        let (stream, push) = pull_stream(&ctx, &ioloop, "ev-review-close-in-send");
+        for word in ["one", "two", "three"] {
+            push.send(word, 0).unwrap();
+        }
+        let got: Seen<String> = seen();
+        let closed = Rc::new(Cell::new(false));
+        let (g, c) = (got.clone(), closed.clone());
+        // A PULL socket cannot send: the first receive's send is refused (ENOTSUP), and its
+        // callback closes the stream.
+        stream.on_recv_stream(move |stream, frames| {
+            g.borrow_mut()
+                .push(String::from_utf8(frames[0].clone()).unwrap());
+            let (closer, c) = (stream.clone(), c.clone());
+            stream.send_msgs_with([zmq::Message::from("x")], move |_| {
+                closer.close(None);
+                c.set(true);
+            });
+        });
+        run_until_parked_after(&ioloop, &closed);
+        assert!(stream.closed());
+        assert_eq!(
+            *got.borrow(),
+            ["one"],
+            "the receive callback was called after the stream was closed"
+        );
+    });
+}
+
+#[test]
+fn sends_queued_behind_the_one_close_is_waiting_on_do_not_overtake_it() {
+    // `close` may run in another hub task than the loop's; while it waits (within its linger)
+    // for room for the first queued message, which it has taken out of the queue, the loop's
+    // passes must not send what is queued behind it.
+    on_hub(|| {
+        let ctx = zmq::Context::new();
+        let crate::common::full::FullRouter {
+            router,
+            slow: _slow,
+            fast,
+            ..
+        } = crate::common::full::full_router_mandatory(&ctx);
+        let ioloop = IOLoop::new().unwrap();
+        let stream = ZmqStream::new(router, &ioloop).unwrap();
+        let reports: Seen<(String, zmq::Result<()>)> = seen();
+        let r = reports.clone();
+        stream.on_send(move |frames, status| {
+            r.borrow_mut()
+                .push((String::from_utf8(frames[1].clone()).unwrap(), *status));
+        });
+        stream.send_multipart(["slow", "first"]); // its peer is full: it waits
+        stream.send_multipart(["fast", "second"]);
+        let started = crate::started_flag(&ioloop); // after the first pass (it stalls)
+        let closing = Rc::new(Cell::new(false));
+        let (closer, c) = (stream.clone(), closing.clone());
+        let stopper = ioloop.clone();
+        let close_task = hub::spawn(move || {
+            hub_wait_for(&started);
+            c.set(true);
+            closer.close(Some(Duration::from_millis(300))); // parks: "slow" never reads
+            stopper.stop();
+        });
+        let (sender, c) = (stream.clone(), closing.clone());
+        let send_task = hub::spawn(move || {
+            hub_wait_for(&c); // `close` is parked now, holding "first"
+            sender.send_multipart(["fast", "third"]); // wakes the loop: a pass is queued
+        });
+        ioloop.start().unwrap();
+        close_task
+            .join()
+            .unwrap_or_else(|panic| resume_unwind(panic));
+        send_task
+            .join()
+            .unwrap_or_else(|panic| resume_unwind(panic));
+        let order: Vec<String> = reports.borrow().iter().map(|(m, _)| m.clone()).collect();
+        assert_eq!(
+            order,
+            ["first", "second", "third"],
+            "reports out of queue order: {:?}",
+            reports.borrow()
+        );
+        drop(fast);
+    });
+}
+
+#[test]
+fn a_close_waiting_in_another_task_does_not_make_the_loop_spin_on_its_socket() {
+    // While `close` waits for room in another hub task, the socket's fd signals (a message
+    // comes in): the loop must not spin on it (a spinning loop never parks, so `close` never
+    // resumes: "hung"), and the queue keeps its order.
+    on_hub(|| {
+        let ctx = zmq::Context::new();
+        let crate::common::full::FullRouter {
+            router,
+            slow: _slow,
+            fast,
+            ..
+        } = crate::common::full::full_router_mandatory(&ctx);
+        let ioloop = IOLoop::new().unwrap();
+        let stream = ZmqStream::new(router, &ioloop).unwrap();
+        let reports: Seen<(String, zmq::Result<()>)> = seen();
+        let r = reports.clone();
+        stream.on_send(move |frames, status| {
+            r.borrow_mut()
+                .push((String::from_utf8(frames[1].clone()).unwrap(), *status));
+        });
+        stream.send_multipart(["slow", "first"]); // its peer is full: it waits on the fd
+        stream.send_multipart(["fast", "second"]);
+        let started = crate::started_flag(&ioloop);
+        let closing = Rc::new(Cell::new(false));
+        let (closer, c) = (stream.clone(), closing.clone());
+        let stopper = ioloop.clone();
+        let close_task = hub::spawn(move || {
+            hub_wait_for(&started);
+            c.set(true);
+            closer.close(Some(Duration::from_millis(300)));
+            stopper.stop();
+        });
+        let c = closing.clone();
+        let wake_task = hub::spawn(move || {
+            hub_wait_for(&c);
+            fast.send("wake", 0).unwrap(); // signals the router's fd
+            fast
+        });
+        ioloop.start().unwrap();
+        close_task
+            .join()
+            .unwrap_or_else(|panic| resume_unwind(panic));
+        let _fast = wake_task
+            .join()
+            .unwrap_or_else(|panic| resume_unwind(panic));
+        let order: Vec<String> = reports.borrow().iter().map(|(m, _)| m.clone()).collect();
+        assert_eq!(order, ["first", "second"], "{:?}", reports.borrow());
+    });
+}
+
+#[test]
+fn a_busy_stream_dropped_by_its_receive_callback_leaves_the_loop_and_frees_its_socket() {
+    // A busy stream's handler is paused while its next pass is queued; if every handle is
+    // dropped meanwhile, that pass finds no stream, and nothing may be left holding the socket.
+    crate::within(crate::LIMIT, || {
+        let ctx = zmq::Context::new();
+        let ioloop = IOLoop::new().unwrap();
+        let (stream, push) = pull_stream(&ctx, &ioloop, "ev-review-dropped-busy");
+        for word in ["one", "two", "three"] {
+            push.send(word, 0).unwrap();
+        }
+        let socket = Rc::downgrade(&stream.socket().unwrap());
+        let holder = Rc::new(std::cell::RefCell::new(Some(stream.clone())));
+        drop(stream);
+        let h = holder.clone();
+        holder
+            .borrow()
+            .as_ref()
+            .unwrap()
+            .on_recv(move |_| drop(h.borrow_mut().take()));
+        crate::stop_after(&ioloop, crate::ms(200));
+        ioloop.start().unwrap();
+        assert!(holder.borrow().is_none());
+        assert!(
+            socket.upgrade().is_none(),
+            "the loop still holds the socket of a dropped stream"
+        );
+        ioloop.close();
+    });
+}
+
+#[test]
+fn a_stalled_stream_retrying_on_a_timer_dropped_without_close_leaves_the_loop() {
+    // The stalled send's fd cannot be watched (someone else's handler has the fd), so it is
+    // retried on a timer; once every handle is dropped, the retry finds no stream, and the
+    // stream's handler is paused (no POLLOUT while stalled, no receive callback): nothing else
+    // would ever let go of the socket.
+    crate::within(crate::LIMIT, || {
+        let ctx = zmq::Context::new();
+        let (publisher, _sub, _queued) = crate::common::full::full_nodrop_publisher(&ctx, zmq::PUB);
+        let ioloop = IOLoop::new().unwrap();
+        let stream = ZmqStream::new(publisher, &ioloop).unwrap();
+        let socket = Rc::downgrade(&stream.socket().unwrap());
+        let fd = stream.socket().unwrap().get_fd().unwrap();
+        let drained = socket.clone();
+        ioloop
+            .add_fd_handler(fd, zmq::POLLIN, move |_| {
+                if let Some(socket) = drained.upgrade() {
+                    let _ = socket.get_events();
+                }
+            })
+            .unwrap();
+        stream.send("stalls");
+        let holder = Rc::new(std::cell::RefCell::new(Some(stream)));
+        let h = holder.clone();
+        ioloop.add_callback(move || drop(h.borrow_mut().take())); // after the stalling pass
+        crate::stop_after(&ioloop, crate::ms(200));
+        ioloop.start().unwrap();
+        assert!(
+            socket.upgrade().is_none(),
+            "the loop still holds the socket of a dropped stream"
+        );
+        let _ = ioloop.remove_fd_handler(fd);
+        ioloop.close();
+    });
+}
+
+#[test]
+fn an_idle_stream_dropped_without_close_lets_go_of_its_socket() {
+    // Pre-existing (not issue 14): a stream that never asked for events has its handler
+    // paused from `new` on; dropped without `close`, no event ever calls its `abandon`.
+    crate::within(crate::LIMIT, || {
+        let ctx = zmq::Context::new();
+        let ioloop = IOLoop::new().unwrap();
+        let (stream, _push) = pull_stream(&ctx, &ioloop, "ev-review-dropped-idle");
+        let socket = Rc::downgrade(&stream.socket().unwrap());
+        drop(stream);
+        crate::stop_after(&ioloop, crate::ms(50));
+        ioloop.start().unwrap();
+        let leaked = socket.upgrade().is_some();
+        ioloop.close();
+        assert!(
+            !leaked,
+            "the loop still holds the socket of a dropped stream"
+        );
+    });
+}
