@@ -20,7 +20,7 @@
 //!   receive callback, ROUTER_MANDATORY errors not blocking the queue, fairness between busy
 //!   streams; a busy stream alone on its loop (several messages per pass, no polls) still lets
 //!   in a ready handler, a due timeout, remote callbacks and a remote stop.
-//! - `review`: a stream closed by one of its callbacks in the middle of a pass receives nothing
+//! - `stream_teardown`: a stream closed by one of its callbacks in the middle of a pass receives nothing
 //!   more; sends queued behind the message `close` waits on (in another hub task) do not
 //!   overtake it, nor does the loop spin meanwhile; a busy stream dropped while its next pass
 //!   is queued (its handler paused), or while its stalled send is retried on a timer, or idle
@@ -66,11 +66,11 @@ mod green;
 mod handlers;
 mod lifecycle;
 mod periodic;
-mod review;
 mod send_waits;
 mod stream;
 mod stream_close;
 mod stream_msgs;
+mod stream_teardown;
 mod timeouts;
 mod waiting;
 

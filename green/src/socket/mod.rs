@@ -227,8 +227,11 @@ impl Socket {
     ///
     /// # Errors
     /// As [`send`](Socket::send). libzmq accepts the rest of a message once its first part is
-    /// in, so only a failure at the first part is usual (the parts are then all intact); a later
-    /// one (ETERM) leaves the parts sent before it empty.
+    /// in, so only a failure at the first part is usual (the parts are then all intact). A later
+    /// one (the peer's pipe closing in the middle of the message, which libzmq 4.3 answers with
+    /// EAGAIN after dropping what it took; a signal; ETERM) leaves the parts sent before it
+    /// empty: the message cannot be sent again. Send part by part (a one-part slice each, with
+    /// `SNDMORE` in `flags` but for the last) to know where a failure came.
     ///
     /// # Examples
     /// ```

@@ -55,8 +55,9 @@
 //! reference count per frame): a message send reports `Ok(())` on success, and on failure hands
 //! the messages back, intact, in an [`Unsent`] (a failed `DONTWAIT` send leaves them untouched),
 //! to its own callback ([`send_msgs_with`](ZmqStream::send_msgs_with)) or else to the stream's
-//! [`on_send_msgs`](ZmqStream::on_send_msgs). Each send reports to exactly one callback: its
-//! own, else the stream's callback of its kind (if set when it leaves the queue).
+//! [`on_send_msgs`](ZmqStream::on_send_msgs). Each send reports to one callback at most: its
+//! own, else the stream's callback of its kind if one is set when it leaves the queue (with
+//! neither, nobody is told).
 //!
 //! A byte send keeps its frames only while a callback will see them: then each try copies them
 //! into new messages, as before. With no callback for it (no `send_multipart_with`, no
@@ -74,7 +75,7 @@ use std::time::{Duration, Instant};
 use zmqloop_green::{Message, PollEvents, Socket, POLLIN, POLLOUT};
 
 use super::ioloop::IOLoop;
-use outgoing::{ByteFrames, MsgsDone, Outgoing, SendDone};
+use outgoing::{ByteFrames, MsgsDone, Outgoing, Refused, SendDone};
 use pass::abandon;
 use sending::{send_now, send_within, SendWait};
 
@@ -883,10 +884,11 @@ impl ZmqStream {
             let left = deadline.map_or(Duration::ZERO, |d| {
                 d.saturating_duration_since(Instant::now())
             });
-            if status == Err(zmqloop_green::Error::EAGAIN) && !left.is_zero() {
+            let full = |status: &Result<(), Refused>| matches!(status, Err(r) if r.error == zmqloop_green::Error::EAGAIN && !r.broken);
+            if full(&status) && !left.is_zero() {
                 status = send_within(&socket, &mut outgoing, left);
             }
-            self.report(outgoing, status);
+            self.report(outgoing, status.map_err(|refusal| refusal.error));
         }
         self.inner.send_wait.end(&self.inner.ioloop); // before the socket (and its fd) closes
         let linger_ms = linger.map_or(0, |l| i32::try_from(l.as_millis()).unwrap_or(i32::MAX));

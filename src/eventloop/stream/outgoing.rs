@@ -41,8 +41,9 @@ pub struct Unsent {
     /// linger, ENOTSOCK on a closed stream...).
     pub error: zmqloop_green::Error,
     /// The message's frames. Intact when the first frame was refused, which is every usual
-    /// failure: libzmq takes the rest of a message once its first frame is in, so only ETERM
-    /// can come later, and leaves the frames taken before it empty.
+    /// failure. A failure at a later frame (the peer's pipe closed in the middle of the
+    /// message, a signal, ETERM) leaves the frames libzmq took before it empty: libzmq drops
+    /// them, and the stream reports the message as failed for good rather than send its rest.
     pub msgs: Vec<Message>,
 }
 
@@ -109,17 +110,49 @@ impl Outgoing {
     }
 
     /// One send of the whole message with `flags`. Messages are left as libzmq leaves them
-    /// (intact if refused); bytes are copied into new messages.
-    pub(super) fn send(&mut self, socket: &Socket, flags: i32) -> zmqloop_green::Result<()> {
+    /// (intact if refused at their first part); bytes are copied into new messages, so a
+    /// byte send can always be made again.
+    pub(super) fn send(&mut self, socket: &Socket, flags: i32) -> Result<(), Refused> {
         match self {
-            Outgoing::BytesWith(frames, _) | Outgoing::Bytes(ByteFrames::Kept(frames)) => {
-                socket.send_multipart(frames.iter().map(|f| &f[..]), flags)
-            }
+            Outgoing::BytesWith(frames, _) | Outgoing::Bytes(ByteFrames::Kept(frames)) => socket
+                .send_multipart(frames.iter().map(|f| &f[..]), flags)
+                .map_err(|error| Refused {
+                    error,
+                    broken: false,
+                }),
             Outgoing::Bytes(ByteFrames::Moved(msgs))
             | Outgoing::MsgsWith(msgs, _)
-            | Outgoing::Msgs(msgs) => socket.send_parts(msgs, flags),
+            | Outgoing::Msgs(msgs) => send_parts_one_by_one(socket, msgs, flags),
         }
     }
+}
+
+/// A whole-message send that libzmq refused.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Refused {
+    /// libzmq's error.
+    pub(super) error: zmqloop_green::Error,
+    /// libzmq had taken some of the message's messages before it refused one: the peer's pipe
+    /// closed in the middle of the message (libzmq 4.3's `lb.cpp` then drops what it took and
+    /// answers EAGAIN), a signal (EINTR) or ETERM. The messages it took are empty now, so the
+    /// message cannot be sent again, whatever the error: it has failed for good.
+    pub(super) broken: bool,
+}
+
+/// Sends `msgs` as one multipart message, one `send_parts` call per part, so that a refusal
+/// says whether it came at the first part (everything intact) or later (`broken`).
+fn send_parts_one_by_one(socket: &Socket, msgs: &mut [Message], flags: i32) -> Result<(), Refused> {
+    let last = msgs.len().saturating_sub(1);
+    for (i, part) in msgs.iter_mut().enumerate() {
+        let more = if i < last { zmqloop_green::SNDMORE } else { 0 };
+        socket
+            .send_parts(std::slice::from_mut(part), flags | more)
+            .map_err(|error| Refused {
+                error,
+                broken: i > 0,
+            })?;
+    }
+    Ok(())
 }
 
 /// Byte frames as messages: small ones copied, larger ones moved (module doc).

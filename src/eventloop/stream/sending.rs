@@ -20,6 +20,14 @@
 //! | ENOTSOCK | the stream is closed (`close`, or ETERM) | reported at once by the send, never queued |
 //! | any other (EMSGSIZE, which libzmq raises only on receiving, EFAULT, ENOMEM...) | anything else | reported, dropped: nothing would signal the end of an error the stream does not know, so waiting could hold the queue forever, unreported |
 //!
+//! The table holds for a refusal at a message's first frame, which is where libzmq refuses
+//! all but a few: it takes the rest of a message once its first frame is in. A zero-copy
+//! message refused at a later frame (the peer's pipe closed in the middle of the message, on
+//! which libzmq 4.3's `lb.cpp` drops what it took and answers EAGAIN; a signal; ETERM) has lost
+//! the frames libzmq took, so it is reported with that error and dropped, whatever the error:
+//! sending its rest would deliver a different message. A byte send is copied anew at each try,
+//! so it keeps to the table.
+//!
 //! A send refused because the stream's own queue is at its limit
 //! ([`set_send_queue_limit`](super::ZmqStream::set_send_queue_limit)) is reported with EAGAIN
 //! at once and never queued: it is back-pressure for the caller, not a state of the socket.
@@ -61,7 +69,7 @@ use std::time::Duration;
 
 use zmqloop_green::{PollEvents, Socket, DONTWAIT, POLLIN, POLLOUT};
 
-use super::outgoing::Outgoing;
+use super::outgoing::{Outgoing, Refused};
 use crate::eventloop::ioloop::{IOLoop, Timeout};
 
 /// How often a stalled send is tried when its socket's fd cannot be watched (see
@@ -85,7 +93,7 @@ pub(super) enum Sent {
 pub(super) fn try_send(socket: &Socket, message: &mut Outgoing) -> Sent {
     match send_now(socket, message) {
         Ok(()) => Sent::Done(Ok(())),
-        Err(err) => refused(err, || second_try(socket, message)),
+        Err(refusal) => refused(refusal, || second_try(socket, message)),
     }
 }
 
@@ -94,25 +102,35 @@ fn second_try(socket: &Socket, message: &mut Outgoing) -> Sent {
     match socket.get_events() {
         Ok(events) if events.contains(POLLOUT) => match send_now(socket, message) {
             Ok(()) => Sent::Done(Ok(())),
-            Err(err) => refused(err, || Sent::WaitForFd),
+            Err(refusal) => refused(refusal, || Sent::WaitForFd),
         },
         Ok(_) => Sent::WaitForPollout,
-        Err(err) => refused(err, || Sent::WaitForPollout), // ETERM: the stream closes
+        Err(error) => {
+            let refusal = Refused {
+                error,
+                broken: false,
+            };
+            refused(refusal, || Sent::WaitForPollout) // ETERM: the stream closes
+        }
     }
 }
 
 /// What a refusal means for the message (the table in the module doc): `full` says what to do
-/// after an EAGAIN.
-fn refused(err: zmqloop_green::Error, full: impl FnOnce() -> Sent) -> Sent {
-    match err {
+/// after an EAGAIN at the first part. A message refused after its first part is broken and
+/// fails for good, whatever the error.
+fn refused(refusal: Refused, full: impl FnOnce() -> Sent) -> Sent {
+    if refusal.broken {
+        return Sent::Done(Err(refusal.error));
+    }
+    match refusal.error {
         zmqloop_green::Error::EAGAIN => full(),
         zmqloop_green::Error::EFSM | zmqloop_green::Error::EINTR => Sent::WaitForPollout,
-        _ => Sent::Done(Err(err)),
+        error => Sent::Done(Err(error)),
     }
 }
 
 /// One `DONTWAIT` send of a whole message.
-pub(super) fn send_now(socket: &Socket, message: &mut Outgoing) -> zmqloop_green::Result<()> {
+pub(super) fn send_now(socket: &Socket, message: &mut Outgoing) -> Result<(), Refused> {
     message.send(socket, DONTWAIT)
 }
 
@@ -124,10 +142,14 @@ pub(super) fn send_within(
     socket: &Socket,
     message: &mut Outgoing,
     timeout: Duration,
-) -> zmqloop_green::Result<()> {
-    let previous = socket.get_sndtimeo()?;
+) -> Result<(), Refused> {
+    let unbroken = |error| Refused {
+        error,
+        broken: false,
+    };
+    let previous = socket.get_sndtimeo().map_err(unbroken)?;
     let ms = i32::try_from(timeout.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
-    socket.set_sndtimeo(ms)?;
+    socket.set_sndtimeo(ms).map_err(unbroken)?;
     let status = message.send(socket, 0);
     let _ = socket.set_sndtimeo(previous);
     status

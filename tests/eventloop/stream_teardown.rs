@@ -1,5 +1,7 @@
-//! Review of issue 14 (zero-copy frames, the faster pass): defects found, each proved by a
-//! test that failed before its fix.
+//! A stream's end while its loop is busy: closed by one of its own callbacks in the middle of
+//! a pass of several rounds, closed from another task while its loop runs (queued sends keep
+//! their order, the loop does not spin), and dropped without `close` while its handler is
+//! paused, stalled or idle (the loop lets go of its socket). Each test failed before its fix.
 
 use std::cell::Cell;
 use std::panic::resume_unwind;
@@ -30,7 +32,7 @@ fn a_stream_closed_by_its_receive_callback_receives_nothing_more() {
     on_hub(|| {
         let ctx = zmq::Context::new();
         let ioloop = IOLoop::new().unwrap();
-        let (stream, push) = pull_stream(&ctx, &ioloop, "ev-review-close-in-recv");
+        let (stream, push) = pull_stream(&ctx, &ioloop, "ev-teardown-close-in-recv");
         for word in ["quit", "after-1", "after-2"] {
             push.send(word, 0).unwrap();
         }
@@ -60,7 +62,7 @@ fn a_stream_closed_by_its_send_callback_receives_nothing_more() {
     on_hub(|| {
         let ctx = zmq::Context::new();
         let ioloop = IOLoop::new().unwrap();
-        let (stream, push) = pull_stream(&ctx, &ioloop, "ev-review-close-in-send");
+        let (stream, push) = pull_stream(&ctx, &ioloop, "ev-teardown-close-in-send");
         for word in ["one", "two", "three"] {
             push.send(word, 0).unwrap();
         }
@@ -202,7 +204,7 @@ fn a_busy_stream_dropped_by_its_receive_callback_leaves_the_loop_and_frees_its_s
     crate::within(crate::LIMIT, || {
         let ctx = zmq::Context::new();
         let ioloop = IOLoop::new().unwrap();
-        let (stream, push) = pull_stream(&ctx, &ioloop, "ev-review-dropped-busy");
+        let (stream, push) = pull_stream(&ctx, &ioloop, "ev-teardown-dropped-busy");
         for word in ["one", "two", "three"] {
             push.send(word, 0).unwrap();
         }
@@ -269,7 +271,7 @@ fn an_idle_stream_dropped_without_close_lets_go_of_its_socket() {
     crate::within(crate::LIMIT, || {
         let ctx = zmq::Context::new();
         let ioloop = IOLoop::new().unwrap();
-        let (stream, _push) = pull_stream(&ctx, &ioloop, "ev-review-dropped-idle");
+        let (stream, _push) = pull_stream(&ctx, &ioloop, "ev-teardown-dropped-idle");
         let socket = Rc::downgrade(&stream.socket().unwrap());
         drop(stream);
         crate::stop_after(&ioloop, crate::ms(50));
