@@ -90,21 +90,28 @@ fn a_stream_closed_by_its_send_callback_receives_nothing_more() {
     });
 }
 
-#[test]
-fn sends_queued_behind_the_one_close_is_waiting_on_do_not_overtake_it() {
-    // `close` may run in another hub task than the loop's; while it waits (within its linger)
-    // for room for the first queued message, which it has taken out of the queue, the loop's
-    // passes must not send what is queued behind it.
-    on_hub(|| {
-        let ctx = zmq::Context::new();
-        let crate::common::full::FullRouter {
-            router,
-            slow: _slow,
-            fast,
-            ..
-        } = crate::common::full::full_router_mandatory(&ctx);
+/// A ROUTER_MANDATORY stream with "first" queued for its full peer and "second" for the other,
+/// each send's report recorded (its second frame and status), and a hub task that closes the
+/// stream (300 ms linger: "slow" never reads) once the loop has made its first pass, raising
+/// `closing` just before, then stops the loop.
+struct CloseInAnotherTask {
+    ioloop: IOLoop,
+    stream: ZmqStream,
+    reports: Seen<(String, zmq::Result<()>)>,
+    /// Raised just before `close` is called (which then parks, holding "first").
+    closing: Rc<Cell<bool>>,
+    close_task: hub::JoinHandle<()>,
+    /// The peer with room, for a test to take.
+    fast: Option<zmq::Socket>,
+    /// The full peer, kept open.
+    _slow: zmq::Socket,
+}
+
+impl CloseInAnotherTask {
+    fn new(ctx: &zmq::Context) -> CloseInAnotherTask {
+        let full = crate::common::full::full_router_mandatory(ctx);
         let ioloop = IOLoop::new().unwrap();
-        let stream = ZmqStream::new(router, &ioloop).unwrap();
+        let stream = ZmqStream::new(full.router, &ioloop).unwrap();
         let reports: Seen<(String, zmq::Result<()>)> = seen();
         let r = reports.clone();
         stream.on_send(move |frames, status| {
@@ -115,34 +122,62 @@ fn sends_queued_behind_the_one_close_is_waiting_on_do_not_overtake_it() {
         stream.send_multipart(["fast", "second"]);
         let started = crate::started_flag(&ioloop); // after the first pass (it stalls)
         let closing = Rc::new(Cell::new(false));
-        let (closer, c) = (stream.clone(), closing.clone());
-        let stopper = ioloop.clone();
+        let (closer, c, stopper) = (stream.clone(), closing.clone(), ioloop.clone());
         let close_task = hub::spawn(move || {
             hub_wait_for(&started);
             c.set(true);
             closer.close(Some(Duration::from_millis(300))); // parks: "slow" never reads
             stopper.stop();
         });
-        let (sender, c) = (stream.clone(), closing.clone());
+        CloseInAnotherTask {
+            ioloop,
+            stream,
+            reports,
+            closing,
+            close_task,
+            fast: Some(full.fast),
+            _slow: full.slow,
+        }
+    }
+
+    /// The messages reported, in the order of their reports.
+    fn order(&self) -> Vec<String> {
+        self.reports
+            .borrow()
+            .iter()
+            .map(|(m, _)| m.clone())
+            .collect()
+    }
+}
+
+#[test]
+fn sends_queued_behind_the_one_close_is_waiting_on_do_not_overtake_it() {
+    // `close` may run in another hub task than the loop's; while it waits (within its linger)
+    // for room for the first queued message, which it has taken out of the queue, the loop's
+    // passes must not send what is queued behind it.
+    on_hub(|| {
+        let ctx = zmq::Context::new();
+        let test = CloseInAnotherTask::new(&ctx);
+        let (sender, c) = (test.stream.clone(), test.closing.clone());
         let send_task = hub::spawn(move || {
             hub_wait_for(&c); // `close` is parked now, holding "first"
             sender.send_multipart(["fast", "third"]); // wakes the loop: a pass is queued
         });
-        ioloop.start().unwrap();
-        close_task
-            .join()
-            .unwrap_or_else(|panic| resume_unwind(panic));
+        test.ioloop.start().unwrap();
         send_task
             .join()
             .unwrap_or_else(|panic| resume_unwind(panic));
-        let order: Vec<String> = reports.borrow().iter().map(|(m, _)| m.clone()).collect();
+        let order = test.order();
+        let reports = test.reports.clone();
+        test.close_task
+            .join()
+            .unwrap_or_else(|panic| resume_unwind(panic));
         assert_eq!(
             order,
             ["first", "second", "third"],
             "reports out of queue order: {:?}",
             reports.borrow()
         );
-        drop(fast);
     });
 }
 
@@ -153,46 +188,23 @@ fn a_close_waiting_in_another_task_does_not_make_the_loop_spin_on_its_socket() {
     // resumes: "hung"), and the queue keeps its order.
     on_hub(|| {
         let ctx = zmq::Context::new();
-        let crate::common::full::FullRouter {
-            router,
-            slow: _slow,
-            fast,
-            ..
-        } = crate::common::full::full_router_mandatory(&ctx);
-        let ioloop = IOLoop::new().unwrap();
-        let stream = ZmqStream::new(router, &ioloop).unwrap();
-        let reports: Seen<(String, zmq::Result<()>)> = seen();
-        let r = reports.clone();
-        stream.on_send(move |frames, status| {
-            r.borrow_mut()
-                .push((String::from_utf8(frames[1].clone()).unwrap(), *status));
-        });
-        stream.send_multipart(["slow", "first"]); // its peer is full: it waits on the fd
-        stream.send_multipart(["fast", "second"]);
-        let started = crate::started_flag(&ioloop);
-        let closing = Rc::new(Cell::new(false));
-        let (closer, c) = (stream.clone(), closing.clone());
-        let stopper = ioloop.clone();
-        let close_task = hub::spawn(move || {
-            hub_wait_for(&started);
-            c.set(true);
-            closer.close(Some(Duration::from_millis(300)));
-            stopper.stop();
-        });
-        let c = closing.clone();
+        let mut test = CloseInAnotherTask::new(&ctx);
+        let fast = test.fast.take().unwrap();
+        let c = test.closing.clone();
         let wake_task = hub::spawn(move || {
             hub_wait_for(&c);
             fast.send("wake", 0).unwrap(); // signals the router's fd
             fast
         });
-        ioloop.start().unwrap();
-        close_task
-            .join()
-            .unwrap_or_else(|panic| resume_unwind(panic));
+        test.ioloop.start().unwrap();
         let _fast = wake_task
             .join()
             .unwrap_or_else(|panic| resume_unwind(panic));
-        let order: Vec<String> = reports.borrow().iter().map(|(m, _)| m.clone()).collect();
+        let order = test.order();
+        let reports = test.reports.clone();
+        test.close_task
+            .join()
+            .unwrap_or_else(|panic| resume_unwind(panic));
         assert_eq!(order, ["first", "second"], "{:?}", reports.borrow());
     });
 }
