@@ -211,9 +211,10 @@ fn a_cancel_of_a_coroutine_parked_in_a_green_call_is_not_taken_for_its_end() {
             pull.recv_bytes(0)
         });
         parked_rx.recv().unwrap();
-        may::coroutine::yield_now(); // one worker: the waiter is parked in its receive by now
-                                     // SAFETY: were the cancellation honoured, unwinding would drop only what the waiter
-                                     // owns (its socket).
+        // One worker: the waiter is parked in its receive by now.
+        may::coroutine::yield_now();
+        // SAFETY: were the cancellation honoured, unwinding would drop only what the waiter
+        // owns (its socket).
         unsafe { waiter.coroutine().cancel() };
         let push = ctx.socket(zmq::PUSH).unwrap();
         push.connect(&endpoint).unwrap();
