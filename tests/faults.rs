@@ -1,9 +1,9 @@
 //! Errors and limits inside coroutines on one may worker: EFSM at once, EAGAIN with DONTWAIT,
 //! RCVTIMEO/SNDTIMEO, HWM back-pressure with several producers, ETERM reaching parked
-//! coroutines, cancellation of a parked coroutine, `destroy` inside a coroutine (the last drop:
-//! tests/context_exit.rs), an
-//! unroutable send, a tcp peer that goes away while a receive is parked, a context handle that
-//! outlives `destroy`, and bad arguments.
+//! coroutines, a may cancel of a parked coroutine (not honoured: the call goes on), `destroy`
+//! inside a coroutine (the last drop: tests/context_exit.rs), an unroutable send, a tcp peer
+//! that goes away while a receive is parked, a context handle that outlives `destroy`, and bad
+//! arguments.
 
 mod common;
 use std::time::{Duration, Instant};
