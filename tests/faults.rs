@@ -1,9 +1,9 @@
 //! Errors and limits inside coroutines on one may worker: EFSM at once, EAGAIN with DONTWAIT,
 //! RCVTIMEO/SNDTIMEO, HWM back-pressure with several producers, ETERM reaching parked
-//! coroutines, cancellation of a parked coroutine, `destroy` inside a coroutine (the last drop:
-//! tests/context_exit.rs), an
-//! unroutable send, a tcp peer that goes away while a receive is parked, a context handle that
-//! outlives `destroy`, and bad arguments.
+//! coroutines, a may cancel of a parked coroutine (not honoured: the call goes on), `destroy`
+//! inside a coroutine (the last drop: tests/context_exit.rs), an unroutable send, a tcp peer
+//! that goes away while a receive is parked, a context handle that outlives `destroy`, and bad
+//! arguments.
 
 mod common;
 use std::time::{Duration, Instant};
@@ -211,9 +211,10 @@ fn a_cancel_of_a_coroutine_parked_in_a_green_call_is_not_taken_for_its_end() {
             pull.recv_bytes(0)
         });
         parked_rx.recv().unwrap();
-        may::coroutine::yield_now(); // one worker: the waiter is parked in its receive by now
-                                     // SAFETY: were the cancellation honoured, unwinding would drop only what the waiter
-                                     // owns (its socket).
+        // One worker: the waiter is parked in its receive by now.
+        may::coroutine::yield_now();
+        // SAFETY: were the cancellation honoured, unwinding would drop only what the waiter
+        // owns (its socket).
         unsafe { waiter.coroutine().cancel() };
         let push = ctx.socket(zmq::PUSH).unwrap();
         push.connect(&endpoint).unwrap();

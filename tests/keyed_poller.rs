@@ -9,6 +9,7 @@
 mod common;
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use common::fds::{close, pipe, write_byte};
 use common::{inproc, join, run, zmq, Ping};
@@ -25,6 +26,25 @@ fn pull_push(ctx: &zmq::Context, name: &str) -> (Rc<zmq::Socket>, zmq::Socket) {
 
 fn ready(poller: &zmq::KeyedPoller) -> Vec<(zmq::PollKey, zmq::PollEvents)> {
     poller.ready().collect()
+}
+
+/// Checks that a wait that took `took` was ended by its epoll set, not by the fallback check:
+/// that check polls every member each `fallback_interval`, so it would find a member that the
+/// epoll set does not watch, and a wait that only it ended would pass all the same.
+fn assert_woken_by_fd(took: Duration) {
+    let fallback = zmq::fallback::fallback_interval();
+    assert!(
+        took < fallback,
+        "the wait took {took:?}: ended by the fallback check ({fallback:?}), not by its fds"
+    );
+}
+
+/// `poller.poll(10_000)`, which must be ended by its epoll set ([`assert_woken_by_fd`]).
+fn poll_woken(poller: &mut zmq::KeyedPoller) -> i32 {
+    let start = Instant::now();
+    let ready = poller.poll(10_000).unwrap();
+    assert_woken_by_fd(start.elapsed());
+    ready
 }
 
 #[test]
@@ -198,7 +218,7 @@ fn a_wait_in_a_coroutine_parks_only_it_and_wakes_for_the_ready_member() {
         });
         for i in [5, 1, 3, 4] {
             go_tx.send(i).unwrap();
-            assert_eq!(poller.poll(10_000).unwrap(), 1);
+            assert_eq!(poll_woken(&mut poller), 1);
             assert_eq!(ready(&poller), [(keys[i], zmq::POLLIN)]);
             assert_eq!(pulls[i].recv_string(0).unwrap().unwrap(), "x");
         }
@@ -210,7 +230,7 @@ fn a_wait_in_a_coroutine_parks_only_it_and_wakes_for_the_ready_member() {
         go_tx.send(2).unwrap();
         assert_eq!(poller.poll(30).unwrap(), 0);
         poller.modify(keys[2], zmq::POLLIN).unwrap();
-        assert_eq!(poller.poll(10_000).unwrap(), 1);
+        assert_eq!(poll_woken(&mut poller), 1);
         assert_eq!(ready(&poller), [(keys[2], zmq::POLLIN)]);
         ping.stop();
         drop(go_tx);
@@ -235,7 +255,7 @@ fn a_socket_and_its_own_fd_are_two_members_of_one_wait() {
             push_a.send("x", 0).unwrap();
             push_a
         });
-        assert_eq!(poller.poll(10_000).unwrap(), 2);
+        assert_eq!(poll_woken(&mut poller), 2);
         let mut got = ready(&poller);
         got.sort();
         assert_eq!(got, [(key, zmq::POLLIN), (key_fd, zmq::POLLIN)]);
@@ -280,7 +300,9 @@ fn shared_poller_changes() {
         push_b.send("for the new member", 0).unwrap();
         (second, handed_back, refs_left, key_b, (push_a, push_b))
     });
+    let start = Instant::now();
     assert_eq!(zmq::KeyedPoller::poll_shared(&poller, 10_000), Ok(1));
+    assert_woken_by_fd(start.elapsed()); // the member that joined during the park woke it
     let (second, handed_back, refs_left, key_b, _pushes) = join_task(other);
     assert_eq!(
         second,
@@ -312,8 +334,9 @@ fn a_bad_fd_is_refused_and_the_poller_goes_on() {
         let mut poller = zmq::KeyedPoller::new();
         let key = poller.register(a.clone(), zmq::POLLIN).unwrap();
         assert_eq!(poller.poll(10).unwrap(), 0); // a wait: the epoll set now exists
-                                                 // No fd has number -1 (a closed fd's number could be reused at once by another test's
-                                                 // thread). EBADF, as zmq::Error has it.
+
+        // No fd has number -1 (a closed fd's number could be reused at once by another test's
+        // thread). EBADF, as zmq::Error has it.
         const NOT_AN_FD: std::os::unix::io::RawFd = -1;
         assert_eq!(
             poller.register_fd(NOT_AN_FD, zmq::POLLIN),

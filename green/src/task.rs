@@ -278,12 +278,7 @@ impl<T> Task<T> {
 
     /// Waits until the job has ended, waiting on its end signal with `poll`.
     fn wait_with(&self, mut poll: impl FnMut(&mut [PollItem<'_>]) -> zmq::Result<i32>) {
-        let mut can_wait = true;
         while !self.is_finished() {
-            if !can_wait {
-                nap(DEGRADED_CHECK);
-                continue;
-            }
             let mut items = [PollItem::from_fd(self.slot.signal.as_raw_fd(), POLLIN)];
             match poll(&mut items) {
                 Ok(_) => self.slot.signal.clear(),
@@ -293,7 +288,9 @@ impl<T> Task<T> {
                         "zmqloop: cannot wait for a task's end signal ({err}); checking \
                          every {DEGRADED_CHECK:?} instead"
                     );
-                    can_wait = false;
+                    while !self.is_finished() {
+                        nap(DEGRADED_CHECK);
+                    }
                 }
             }
         }

@@ -19,7 +19,7 @@ use std::rc::Rc;
 
 use zmq::{PollEvents, Result};
 
-use super::poller::Identity;
+use super::poller::{Identity, PollTarget};
 use super::set::{PollSet, Source};
 use crate::poll_item::PollItem;
 use crate::socket::Socket;
@@ -35,11 +35,16 @@ pub enum PollSource {
 }
 
 impl PollSource {
-    fn identity(&self) -> Identity {
+    /// The same member, borrowed: what a [`Poller`](super::Poller) would hold for it.
+    fn target(&self) -> PollTarget<'_> {
         match self {
-            PollSource::Socket(socket) => Identity::of_socket(socket),
-            PollSource::Fd(fd) => Identity::Fd(*fd),
+            PollSource::Socket(socket) => PollTarget::Socket(socket),
+            PollSource::Fd(fd) => PollTarget::Fd(*fd),
         }
+    }
+
+    fn identity(&self) -> Identity {
+        Identity::of_target(self.target())
     }
 }
 
@@ -48,10 +53,7 @@ impl PollSource {
 // owns the value and never changes it, so its item always names that socket.
 unsafe impl Source for PollSource {
     fn item(&self, events: PollEvents) -> PollItem<'_> {
-        match self {
-            PollSource::Socket(socket) => socket.as_poll_item(events),
-            PollSource::Fd(fd) => PollItem::from_fd(*fd, events),
-        }
+        self.target().poll_item(events)
     }
 }
 

@@ -19,14 +19,21 @@ pub enum PollTarget<'a> {
     Fd(RawFd),
 }
 
+impl<'a> PollTarget<'a> {
+    /// The item that polls this target for `events`, for as long as the target's borrow.
+    pub(crate) fn poll_item(self, events: PollEvents) -> PollItem<'a> {
+        match self {
+            PollTarget::Socket(socket) => socket.as_poll_item(events),
+            PollTarget::Fd(fd) => PollItem::from_fd(fd, events),
+        }
+    }
+}
+
 // SAFETY: a `PollTarget` borrows its socket for `'a`, so the socket cannot be closed (dropped)
 // while the target lives; and a target is immutable, so its item always names that socket.
 unsafe impl Source for PollTarget<'_> {
     fn item(&self, events: PollEvents) -> PollItem<'_> {
-        match *self {
-            PollTarget::Socket(socket) => socket.as_poll_item(events),
-            PollTarget::Fd(fd) => PollItem::from_fd(fd, events),
-        }
+        self.poll_item(events)
     }
 }
 
@@ -43,7 +50,7 @@ impl Identity {
         Identity::Socket(socket as *const Socket as usize)
     }
 
-    fn of_target(target: PollTarget<'_>) -> Identity {
+    pub(crate) fn of_target(target: PollTarget<'_>) -> Identity {
         match target {
             PollTarget::Socket(socket) => Identity::of_socket(socket),
             PollTarget::Fd(fd) => Identity::Fd(fd),
