@@ -765,9 +765,9 @@ fn plain_credentials_are_compared_as_bytes() {
         auth.start().unwrap();
         let zap = common::zap::requester(&ctx, 5000);
         let ask = |username: &[u8], password: &[u8]| {
-            let head: [&[u8]; 6] = [b"1.0", b"1", b"", b"127.0.0.1", b"", b"PLAIN"];
-            let request = [&head[..], &[username, password]].concat();
-            common::zap::status_of(&zap, request.into_iter().map(<[u8]>::to_vec).collect())
+            let request =
+                common::zap::request("1", "", "127.0.0.1", "PLAIN", &[username, password]);
+            common::zap::status_of(&zap, request)
         };
         assert_eq!(ask(b"admin", b"pass\xff"), Ok("400".into()));
         assert_eq!(ask(b"us\xffr", b"secret"), Ok("400".into()));
