@@ -131,8 +131,9 @@ fn ironhouse(dirs: &Dirs) -> Result<(), Error> {
     let monitor = ctx.socket(zmq::PAIR)?;
     monitor.connect(&events)?;
     intruder.set_reconnect_ivl(-1)?; // one attempt is enough to be refused
-                                     // The handshake starts at connect: nothing needs to be sent. (A send could even wait for
-                                     // good: once refused, a client that does not reconnect has no pipe left to send on.)
+
+    // The handshake starts at connect: nothing needs to be sent. (A send could even wait for
+    // good: once refused, a client that does not reconnect has no pipe left to send on.)
     intruder.connect(&endpoint)?;
     let event = monitor.recv_multipart(0)?;
     let status = u32::from_le_bytes(event[0][2..6].try_into()?);

@@ -53,6 +53,14 @@ impl Handshakes {
             })
             .collect()
     }
+
+    /// Queues a message on `refused` (see [`send_from_refused`]) and parks until the next
+    /// handshake fails (its own, as the tests have one client in flight); returns how it
+    /// failed.
+    fn refuse(&self, refused: &zmq::Socket) -> zmq::SocketEvent {
+        send_from_refused(refused, "from a refused client");
+        self.expect_failures(1)[0]
+    }
 }
 
 /// A PULL server on an ephemeral tcp port, set up by `setup`, with its endpoint.
@@ -84,6 +92,16 @@ fn send_from_refused(socket: &zmq::Socket, payload: &str) {
     match socket.send(payload, zmq::DONTWAIT) {
         Ok(()) | Err(zmq::Error::EAGAIN) => {}
         Err(err) => panic!("a refused client's send failed: {err}"),
+    }
+}
+
+/// Sets up a PLAIN server in ZAP `domain` (`""`: none, libzmq's default).
+fn plain_server(domain: &'static str) -> impl FnOnce(&zmq::Socket) {
+    move |socket| {
+        socket.set_plain_server(true).unwrap();
+        if !domain.is_empty() {
+            socket.set_zap_domain(domain).unwrap();
+        }
     }
 }
 
@@ -146,7 +164,7 @@ fn plain_accepts_the_right_password_and_refuses_the_others() {
         auth.configure_plain("*", [("admin", "secret")]);
         auth.start().unwrap();
         assert_eq!(auth.runs_on(), Some(RunsOn::MayCoroutine));
-        let (server, endpoint) = server(&ctx, |s| s.set_plain_server(true).unwrap());
+        let (server, endpoint) = server(&ctx, plain_server(""));
         let handshakes = Handshakes::watch(&server);
 
         let wrong_password = client(&ctx, &endpoint, plain("admin", "guess"));
@@ -181,19 +199,17 @@ fn curve_accepts_known_keys_and_refuses_unknown_ones() {
         let handshakes = Handshakes::watch(&server);
 
         let unknown = curve_peer(&ctx, &endpoint, &server_keys.public_key, &stranger);
-        send_from_refused(&unknown, "intruder");
         assert_eq!(
-            handshakes.expect_failures(1),
-            [zmq::SocketEvent::HANDSHAKE_FAILED_AUTH]
+            handshakes.refuse(&unknown),
+            zmq::SocketEvent::HANDSHAKE_FAILED_AUTH
         );
         // A client that does not know the server's key fails the handshake itself: the
         // server cannot read its HELLO, and the authenticator is never asked.
         let wrong_server_key = zmq::CurveKeyPair::new().unwrap().public_key;
         let lost = curve_peer(&ctx, &endpoint, &wrong_server_key, &known);
-        send_from_refused(&lost, "lost");
         assert_eq!(
-            handshakes.expect_failures(1),
-            [zmq::SocketEvent::HANDSHAKE_FAILED_PROTOCOL]
+            handshakes.refuse(&lost),
+            zmq::SocketEvent::HANDSHAKE_FAILED_PROTOCOL
         );
 
         let good = curve_peer(&ctx, &endpoint, &server_keys.public_key, &known);
@@ -244,8 +260,7 @@ fn curve_directories_are_reloaded_and_allow_any_lets_everyone_in() {
         let (server, endpoint) = server(&ctx, curve_server(&server_keys));
         let handshakes = Handshakes::watch(&server);
         let bob_early = curve_peer(&ctx, &endpoint, &server_keys.public_key, &bob);
-        send_from_refused(&bob_early, "too early");
-        handshakes.expect_failures(1);
+        handshakes.refuse(&bob_early);
         let alice_in = curve_peer(&ctx, &endpoint, &server_keys.public_key, &alice);
         only_good_messages_arrive(&server, &[&alice_in]);
 
@@ -296,8 +311,7 @@ fn address_lists_refuse_and_admit_null_peers_and_a_stopped_authenticator_can_be_
         deny.deny(&["127.0.0.1"]).unwrap();
         deny.start().unwrap();
         let denied = client(&ctx, &endpoint, |_| {});
-        send_from_refused(&denied, "denied");
-        handshakes.expect_failures(1);
+        handshakes.refuse(&denied);
         assert_eq!(deny.statistics().refused(Refusal::AddressDenied), 1);
         deny.stop().unwrap();
 
@@ -305,8 +319,7 @@ fn address_lists_refuse_and_admit_null_peers_and_a_stopped_authenticator_can_be_
         elsewhere.allow(&["192.0.2.1"]).unwrap();
         elsewhere.start().unwrap(); // binds the endpoint the first one left
         let not_allowed = client(&ctx, &endpoint, |_| {});
-        send_from_refused(&not_allowed, "not allowed");
-        handshakes.expect_failures(1);
+        handshakes.refuse(&not_allowed);
         assert_eq!(
             elsewhere.statistics().refused(Refusal::AddressNotAllowed),
             1
@@ -510,7 +523,7 @@ fn start_and_admit_one_plain_peer(expected: RunsOn) -> Authenticator {
     auth.configure_plain("*", [("admin", "secret")]);
     auth.start().unwrap();
     assert_eq!(auth.runs_on(), Some(expected));
-    let (server, endpoint) = server(&ctx, |s| s.set_plain_server(true).unwrap());
+    let (server, endpoint) = server(&ctx, plain_server(""));
     let admin = client(&ctx, &endpoint, plain("admin", "secret"));
     only_good_messages_arrive(&server, &[&admin]);
     assert_eq!(auth.statistics().accepted, 1);
@@ -594,14 +607,10 @@ fn each_refusal_is_logged_with_mechanism_address_and_reason() {
         let mut auth = Authenticator::new(&ctx);
         auth.configure_plain("logged", [("admin", "secret")]);
         auth.start().unwrap();
-        let (server, endpoint) = server(&ctx, |s| {
-            s.set_plain_server(true).unwrap();
-            s.set_zap_domain("logged").unwrap();
-        });
+        let (server, endpoint) = server(&ctx, plain_server("logged"));
         let handshakes = Handshakes::watch(&server);
         let wrong = client(&ctx, &endpoint, plain("admin", "hunter2"));
-        send_from_refused(&wrong, "x");
-        handshakes.expect_failures(1);
+        handshakes.refuse(&wrong);
     });
     let refusals = common::logs::matching(log::Level::Info, "\"logged\"");
     let [refusal] = &refusals[..] else {
@@ -707,8 +716,7 @@ fn an_ipv4_peer_of_an_ipv6_socket_meets_the_address_lists_as_ipv4() {
         deny.deny(&["127.0.0.1"]).unwrap();
         deny.start().unwrap();
         let denied = client(&ctx, &ipv4, |_| {});
-        send_from_refused(&denied, "denied");
-        handshakes.expect_failures(1);
+        handshakes.refuse(&denied);
         assert_eq!(deny.statistics().refused(Refusal::AddressDenied), 1);
         // libzmq gave the address in its IPv6 spelling.
         let lines = common::logs::matching(log::Level::Info, "\"mapped\"");
@@ -726,25 +734,27 @@ fn an_ipv4_peer_of_an_ipv6_socket_meets_the_address_lists_as_ipv4() {
 
 #[test]
 fn an_address_list_entry_that_is_not_an_ip_address_is_an_error_and_changes_nothing() {
-    let ctx = zmq::Context::new();
-    let auth = Authenticator::new(&ctx);
-    for bad in ["127.0.0.l", "localhost", "10.0.0.0/8", ""] {
-        let err = auth.deny(&["10.0.0.1", bad]).unwrap_err();
-        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
-        assert!(err.to_string().contains(&format!("{bad:?}")), "{err}");
-        let err = auth.allow(&[bad]).unwrap_err();
-        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
-    }
-    let mut auth = auth;
-    auth.start().unwrap();
-    let zap = common::zap::requester(&ctx, 5000);
-    let request = common::zap::null_request("1", "", "10.0.0.1");
-    assert_eq!(
-        common::zap::status_of(&zap, request),
-        Ok("200".into()),
-        "nothing was denied"
-    );
-    auth.stop().unwrap();
+    common::on_thread(common::LIMIT, || {
+        let ctx = zmq::Context::new();
+        let auth = Authenticator::new(&ctx);
+        for bad in ["127.0.0.l", "localhost", "10.0.0.0/8", ""] {
+            let err = auth.deny(&["10.0.0.1", bad]).unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+            assert!(err.to_string().contains(&format!("{bad:?}")), "{err}");
+            let err = auth.allow(&[bad]).unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+        }
+        let mut auth = auth;
+        auth.start().unwrap();
+        let zap = common::zap::requester(&ctx, 5000);
+        let request = common::zap::null_request("1", "", "10.0.0.1");
+        assert_eq!(
+            common::zap::status_of(&zap, request),
+            Ok("200".into()),
+            "nothing was denied"
+        );
+        auth.stop().unwrap();
+    });
 }
 
 #[test]
@@ -757,9 +767,9 @@ fn plain_credentials_are_compared_as_bytes() {
         auth.start().unwrap();
         let zap = common::zap::requester(&ctx, 5000);
         let ask = |username: &[u8], password: &[u8]| {
-            let head: [&[u8]; 6] = [b"1.0", b"1", b"", b"127.0.0.1", b"", b"PLAIN"];
-            let request = [&head[..], &[username, password]].concat();
-            common::zap::status_of(&zap, request.into_iter().map(<[u8]>::to_vec).collect())
+            let request =
+                common::zap::request("1", "", "127.0.0.1", "PLAIN", &[username, password]);
+            common::zap::status_of(&zap, request)
         };
         assert_eq!(ask(b"admin", b"pass\xff"), Ok("400".into()));
         assert_eq!(ask(b"us\xffr", b"secret"), Ok("400".into()));
@@ -778,17 +788,13 @@ fn the_default_domain_serves_sockets_without_a_domain_only() {
         let mut auth = Authenticator::new(&ctx);
         auth.configure_plain("*", [("admin", "secret")]);
         auth.start().unwrap();
-        let (typo, typo_endpoint) = server(&ctx, |s| {
-            s.set_plain_server(true).unwrap();
-            s.set_zap_domain("glboal").unwrap();
-        });
+        let (typo, typo_endpoint) = server(&ctx, plain_server("glboal"));
         let handshakes = Handshakes::watch(&typo);
         let refused = client(&ctx, &typo_endpoint, plain("admin", "secret"));
-        send_from_refused(&refused, "into the mistyped domain");
-        handshakes.expect_failures(1);
+        handshakes.refuse(&refused);
         assert_eq!(auth.statistics().refused(Refusal::UnknownDomain), 1);
 
-        let (plain_server, endpoint) = server(&ctx, |s| s.set_plain_server(true).unwrap());
+        let (plain_server, endpoint) = server(&ctx, plain_server(""));
         let admin = client(&ctx, &endpoint, plain("admin", "secret"));
         only_good_messages_arrive(&plain_server, &[&admin]);
         assert_eq!(auth.statistics().accepted, 1);
@@ -845,7 +851,7 @@ fn without_a_running_authenticator_curve_and_null_let_everyone_in_and_plain_refu
         let server_keys = zmq::CurveKeyPair::new().unwrap();
         let (curve, curve_endpoint) = server(&ctx, curve_server(&server_keys));
         let (null, null_endpoint) = server(&ctx, |s| s.set_zap_domain("null").unwrap());
-        let (plain_server, plain_endpoint) = server(&ctx, |s| s.set_plain_server(true).unwrap());
+        let (plain_server, plain_endpoint) = server(&ctx, plain_server(""));
         let plain_handshakes = Handshakes::watch(&plain_server);
         let expect_the_rule = |after: &str| {
             let stranger = zmq::CurveKeyPair::new().unwrap();
@@ -854,11 +860,9 @@ fn without_a_running_authenticator_curve_and_null_let_everyone_in_and_plain_refu
             let null_peer = client(&ctx, &null_endpoint, |_| {});
             only_good_messages_arrive(&null, &[&null_peer]);
             let admin = client(&ctx, &plain_endpoint, plain("admin", "secret"));
-            send_from_refused(&admin, "refused");
-            let failed = plain_handshakes.expect_failures(1);
             assert_eq!(
-                failed,
-                [zmq::SocketEvent::HANDSHAKE_FAILED_NO_DETAIL],
+                plain_handshakes.refuse(&admin),
+                zmq::SocketEvent::HANDSHAKE_FAILED_NO_DETAIL,
                 "{after}"
             );
         };

@@ -78,10 +78,10 @@ impl Policy {
                     domain_rules(&self.passwords, &request.domain).ok_or(Refusal::UnknownDomain)?;
                 // Configured names are UTF-8: a name that is not can be no one's.
                 let user = std::str::from_utf8(username).ok();
-                match user.and_then(|name| Some((name, users.get(name)?))) {
+                match user.and_then(|name| users.get_key_value(name)) {
                     None => Err(Refusal::UnknownUser),
                     Some((name, expected)) if same_secret(expected.as_bytes(), password) => {
-                        Ok(name.to_owned())
+                        Ok(name.clone())
                     }
                     Some(_) => Err(Refusal::WrongPassword),
                 }

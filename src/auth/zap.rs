@@ -93,49 +93,49 @@ pub(crate) struct BadRequest {
 
 /// Reads a request's frames: version, request id, domain, address, routing id, mechanism,
 /// then the mechanism's credentials.
-pub(crate) fn parse(frames: Vec<Vec<u8>>) -> Result<Request, BadRequest> {
+pub(crate) fn parse(mut frames: Vec<Vec<u8>>) -> Result<Request, BadRequest> {
     let text = |frame: &[u8]| String::from_utf8_lossy(frame).into_owned();
-    let mut bad = BadRequest {
+    // Built only for a bad request: a good one moves its frames into the `Request`.
+    let bad = |frames: &[Vec<u8>], why| BadRequest {
         request_id: frames.get(1).cloned().unwrap_or_default(),
         mechanism: frames.get(5).map(|m| text(m)).unwrap_or_default(),
         address: frames.get(3).map(|a| text(a)).unwrap_or_default(),
-        why: "",
+        why,
     };
     if frames.len() < 6 {
-        bad.why = "Not enough frames";
-        return Err(bad);
+        return Err(bad(&frames, "Not enough frames"));
     }
     if frames[0] != VERSION {
-        bad.why = "Invalid version";
-        return Err(bad);
+        return Err(bad(&frames, "Invalid version"));
     }
-    let credentials = match (frames[5].as_slice(), &frames[6..]) {
-        (b"NULL", []) => Credentials::Null,
-        (b"PLAIN", [username, password]) => Credentials::Plain {
-            username: username.clone(),
-            password: password.clone(),
-        },
-        (b"CURVE", [key]) => match <[u8; 32]>::try_from(key.as_slice()) {
-            Ok(public_key) => Credentials::Curve { public_key },
-            Err(_) => {
-                bad.why = "Invalid credentials";
-                return Err(bad);
-            }
-        },
-        (b"NULL" | b"PLAIN" | b"CURVE", _) => {
-            bad.why = "Invalid credentials";
-            return Err(bad);
-        }
-        (other, _) => Credentials::Other(text(other)),
+    let (head, rest) = frames.split_at_mut(6);
+    let credentials = match (head[5].as_slice(), rest) {
+        (b"NULL", []) => Ok(Credentials::Null),
+        (b"PLAIN", [username, password]) => Ok(Credentials::Plain {
+            username: std::mem::take(username),
+            password: std::mem::take(password),
+        }),
+        (b"CURVE", [key]) => <[u8; 32]>::try_from(key.as_slice())
+            .map(|public_key| Credentials::Curve { public_key })
+            .map_err(|_| "Invalid credentials"),
+        (b"NULL" | b"PLAIN" | b"CURVE", _) => Err("Invalid credentials"),
+        (other, _) => Ok(Credentials::Other(text(other))),
     };
+    let credentials = credentials.map_err(|why| bad(&frames, why))?;
     let mut frames = frames.into_iter();
     frames.next(); // version
     Ok(Request {
         request_id: frames.next().unwrap_or_default(),
-        domain: text(&frames.next().unwrap_or_default()),
-        address: text(&frames.next().unwrap_or_default()),
+        domain: into_text(frames.next().unwrap_or_default()),
+        address: into_text(frames.next().unwrap_or_default()),
         credentials,
     })
+}
+
+/// A frame as text, in its own buffer when it is UTF-8 (as libzmq's always are).
+fn into_text(frame: Vec<u8>) -> String {
+    String::from_utf8(frame)
+        .unwrap_or_else(|err| String::from_utf8_lossy(err.as_bytes()).into_owned())
 }
 
 /// The reply frames: `200 OK` with the user id, or a refusal's status code and text.

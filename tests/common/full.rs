@@ -144,12 +144,15 @@ pub fn fill_stream(stream: &zmq::Socket, id: &[u8], chunk: &[u8]) -> usize {
     queued
 }
 
-/// Reads `want` bytes from the tcp peer of a STREAM socket (blocking the thread).
+/// Reads `want` bytes from the tcp peer of a STREAM socket (blocking the thread); panics if
+/// nothing comes for [`LIMIT`](super::LIMIT), rather than wait for good.
 pub fn read_bytes(raw: &mut std::net::TcpStream, want: usize) {
+    raw.set_read_timeout(Some(super::LIMIT)).unwrap();
     let mut buffer = vec![0u8; 64 * 1024];
     let mut got = 0;
     while got < want {
-        match raw.read(&mut buffer).unwrap() {
+        let read = raw.read(&mut buffer);
+        match read.unwrap_or_else(|err| panic!("after {got} of {want} bytes: {err}")) {
             0 => panic!("the STREAM peer closed after {got} of {want} bytes"),
             n => got += n,
         }

@@ -18,16 +18,21 @@ pub fn requester(ctx: &zmq::Context, timeout_ms: i32) -> zmq::Socket {
 
 /// The frames of a NULL request from `address` in `domain`, with request id `id`.
 pub fn null_request(id: &str, domain: &str, address: &str) -> Vec<Vec<u8>> {
-    [
-        b"1.0".as_slice(),
-        id.as_bytes(),
-        domain.as_bytes(),
-        address.as_bytes(),
-        b"",
-        b"NULL",
-    ]
-    .map(<[u8]>::to_vec)
-    .to_vec()
+    request(id, domain, address, "NULL", &[])
+}
+
+/// The frames of a request with request id `id` from `address` in `domain`, by `mechanism`
+/// with `credentials` (PLAIN: user name and password).
+pub fn request(
+    id: &str,
+    domain: &str,
+    address: &str,
+    mechanism: &str,
+    credentials: &[&[u8]],
+) -> Vec<Vec<u8>> {
+    let head = [id, domain, address, "", mechanism].map(str::as_bytes);
+    let frames = [&[b"1.0".as_slice()][..], &head, credentials].concat();
+    frames.into_iter().map(<[u8]>::to_vec).collect()
 }
 
 /// Sends `request` on `requester` and returns the reply's status code (`"200"`, `"400"`...),
