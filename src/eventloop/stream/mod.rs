@@ -170,9 +170,9 @@ struct StreamInner {
     /// task, within its linger), so passes send nothing, and do not poll for `POLLOUT`, until
     /// it ends. Never cleared: the stream is closed once `close` returns.
     closing: Cell<bool>,
-    /// The callback that runs a pass, queued by reference (no allocation per pass): made by
-    /// `new` and never `None` after; it holds the stream weakly (no cycle through the loop).
-    pass_callback: RefCell<Option<Rc<dyn Fn()>>>,
+    /// The callback that runs a pass, queued by reference (no allocation per pass); it holds
+    /// the stream weakly (no cycle through the loop).
+    pass_callback: Rc<dyn Fn()>,
 }
 
 /// A socket on an [`IOLoop`], with queued sends and receive/send callbacks. Cheap to clone.
@@ -255,7 +255,7 @@ impl ZmqStream {
     /// ```
     pub fn new(socket: Socket, ioloop: &IOLoop) -> zmqloop_green::Result<ZmqStream> {
         let socket = Rc::new(socket);
-        let inner = Rc::new(StreamInner {
+        let inner = Rc::new_cyclic(|weak_pass: &Weak<StreamInner>| StreamInner {
             ioloop: ioloop.clone(),
             socket: RefCell::new(Some(socket.clone())),
             on_recv: RefCell::new(None),
@@ -272,16 +272,16 @@ impl ZmqStream {
             pass_scheduled: Cell::new(false),
             in_pass: Cell::new(false),
             closing: Cell::new(false),
-            pass_callback: RefCell::new(None),
+            pass_callback: {
+                let weak_pass = weak_pass.clone();
+                Rc::new(move || {
+                    if let Some(inner) = weak_pass.upgrade() {
+                        inner.pass_scheduled.set(false);
+                        ZmqStream { inner }.pass();
+                    }
+                })
+            },
         });
-        let weak_pass = Rc::downgrade(&inner);
-        let pass: Rc<dyn Fn()> = Rc::new(move || {
-            if let Some(inner) = weak_pass.upgrade() {
-                inner.pass_scheduled.set(false);
-                ZmqStream { inner }.pass();
-            }
-        });
-        *inner.pass_callback.borrow_mut() = Some(pass);
         let weak: Weak<StreamInner> = Rc::downgrade(&inner);
         let handler_socket = Rc::downgrade(&socket);
         let handler_loop = ioloop.downgrade();

@@ -55,10 +55,9 @@ impl ZmqStream {
         if self.closed() || self.inner.pass_scheduled.replace(true) {
             return;
         }
-        let pass = self.inner.pass_callback.borrow().clone();
-        if let Some(pass) = pass {
-            self.inner.ioloop.add_shared_callback(&pass);
-        }
+        self.inner
+            .ioloop
+            .add_shared_callback(&self.inner.pass_callback);
     }
 
     pub(super) fn handle_recv(&self, socket: &Socket) -> bool {
