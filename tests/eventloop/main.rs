@@ -275,3 +275,16 @@ fn stream_and_peer(
 fn pull_stream(ctx: &zmq::Context, ioloop: &IOLoop, name: &str) -> (ZmqStream, zmq::Socket) {
     stream_and_peer(ctx, ioloop, name, zmq::PULL, zmq::PUSH)
 }
+
+/// A stream that records each message it receives and stops the loop at the `count`th.
+fn receive_count(stream: &ZmqStream, count: usize) -> Seen<Frames> {
+    let got: Seen<Frames> = seen();
+    let (record, stopper) = (got.clone(), stream.ioloop().clone());
+    stream.on_recv(move |frames| {
+        record.borrow_mut().push(frames);
+        if record.borrow().len() == count {
+            stopper.stop();
+        }
+    });
+    got
+}

@@ -26,8 +26,8 @@ use zmqloop::green as zmq;
 
 use crate::common::full::small_pipe;
 use crate::{
-    common, frames, ms, recv_within, router_mandatory_and_known_peer, seen, stop_after,
-    stream_and_peer, within, Seen, LIMIT,
+    common, frames, ms, receive_count, recv_within, router_mandatory_and_known_peer, seen,
+    stop_after, stream_and_peer, within, Seen, LIMIT,
 };
 
 /// How long a test's loop may run before it is stopped and the test fails (what it waits for
@@ -61,19 +61,6 @@ fn all_ok(parts: &[String]) -> Vec<(Frames, zmq::Result<()>)> {
 
 fn numbered(prefix: &str, count: usize) -> Vec<String> {
     (0..count).map(|i| format!("{prefix}{i}")).collect()
-}
-
-/// A stream that records each message it receives and stops the loop at the `count`th.
-fn receive_count(stream: &ZmqStream, count: usize) -> Seen<Frames> {
-    let got: Seen<Frames> = seen();
-    let (record, stopper) = (got.clone(), stream.ioloop().clone());
-    stream.on_recv(move |frames| {
-        record.borrow_mut().push(frames);
-        if record.borrow().len() == count {
-            stopper.stop();
-        }
-    });
-    got
 }
 
 #[test]
