@@ -191,19 +191,6 @@ impl PartialEq for IOLoop {
 
 impl Eq for IOLoop {}
 
-/// An [`IOLoop`] that does not keep it alive, for closures the loop itself owns (a strong
-/// handle there would be a reference cycle).
-pub(crate) struct WeakIOLoop(
-    /// The loop, while a strong handle lives.
-    Weak<Inner>,
-);
-
-impl WeakIOLoop {
-    pub(crate) fn upgrade(&self) -> Option<IOLoop> {
-        self.0.upgrade().map(|inner| IOLoop { inner })
-    }
-}
-
 /// A thread-safe handle to an [`IOLoop`]: queue callbacks and stop it from any thread.
 #[derive(Clone)]
 pub struct IOLoopHandle {
@@ -505,10 +492,6 @@ impl IOLoop {
     fn queue(&self, callback: Callback) {
         self.inner.callbacks.borrow_mut().push_back(callback);
         self.wake_if_polling();
-    }
-
-    pub(crate) fn downgrade(&self) -> WeakIOLoop {
-        WeakIOLoop(Rc::downgrade(&self.inner))
     }
 
     /// Interrupts the loop's wait when another task (hub, or may coroutine on this thread's

@@ -258,8 +258,33 @@ fn router_mandatory_and_known_peer(ctx: &zmq::Context, name: &str) -> (zmq::Sock
     (router, dealer)
 }
 
+/// A stream on a `kind` socket bound to a fresh inproc endpoint named after `name`, and the
+/// `peer` socket connected to it (not on the loop).
+fn stream_and_peer(
+    ctx: &zmq::Context,
+    ioloop: &IOLoop,
+    name: &str,
+    kind: zmq::SocketType,
+    peer: zmq::SocketType,
+) -> (ZmqStream, zmq::Socket) {
+    let (near, far) = common::socket_pair(ctx, name, kind, peer);
+    (ZmqStream::new(near, ioloop).unwrap(), far)
+}
+
 /// A bound PULL stream and the PUSH socket connected to it (not on the loop).
 fn pull_stream(ctx: &zmq::Context, ioloop: &IOLoop, name: &str) -> (ZmqStream, zmq::Socket) {
-    let (pull, push) = common::socket_pair(ctx, name, zmq::PULL, zmq::PUSH);
-    (ZmqStream::new(pull, ioloop).unwrap(), push)
+    stream_and_peer(ctx, ioloop, name, zmq::PULL, zmq::PUSH)
+}
+
+/// A stream that records each message it receives and stops the loop at the `count`th.
+fn receive_count(stream: &ZmqStream, count: usize) -> Seen<Frames> {
+    let got: Seen<Frames> = seen();
+    let (record, stopper) = (got.clone(), stream.ioloop().clone());
+    stream.on_recv(move |frames| {
+        record.borrow_mut().push(frames);
+        if record.borrow().len() == count {
+            stopper.stop();
+        }
+    });
+    got
 }

@@ -26,8 +26,8 @@ use zmqloop::green as zmq;
 
 use crate::common::full::small_pipe;
 use crate::{
-    common, frames, ms, recv_within, router_mandatory_and_known_peer, seen, stop_after, within,
-    Seen, LIMIT,
+    common, frames, ms, receive_count, recv_within, router_mandatory_and_known_peer, seen,
+    stop_after, stream_and_peer, within, Seen, LIMIT,
 };
 
 /// How long a test's loop may run before it is stopped and the test fails (what it waits for
@@ -63,26 +63,12 @@ fn numbered(prefix: &str, count: usize) -> Vec<String> {
     (0..count).map(|i| format!("{prefix}{i}")).collect()
 }
 
-/// A stream that records each message it receives and stops the loop at the `count`th.
-fn receive_count(stream: &ZmqStream, count: usize) -> Seen<Frames> {
-    let got: Seen<Frames> = seen();
-    let (record, stopper) = (got.clone(), stream.ioloop().clone());
-    stream.on_recv(move |frames| {
-        record.borrow_mut().push(frames);
-        if record.borrow().len() == count {
-            stopper.stop();
-        }
-    });
-    got
-}
-
 #[test]
 fn five_requests_queued_at_once_on_a_req_stream_all_get_their_replies_in_order() {
     within(LIMIT, || {
         let ctx = zmq::Context::new();
-        let (rep, req) = common::socket_pair(&ctx, "ev-req-five", zmq::REP, zmq::REQ);
         let ioloop = IOLoop::new().unwrap();
-        let echo = ZmqStream::new(rep, &ioloop).unwrap();
+        let (echo, req) = stream_and_peer(&ctx, &ioloop, "ev-req-five", zmq::REP, zmq::REQ);
         echo.on_recv_stream(|stream, frames| stream.send_multipart(frames));
         let client = ZmqStream::new(req, &ioloop).unwrap();
         let replies = receive_count(&client, 5);
@@ -113,9 +99,8 @@ fn five_requests_queued_at_once_on_a_req_stream_all_get_their_replies_in_order()
 fn a_rep_stream_keeps_a_reply_queued_before_its_request_and_sends_it_after() {
     within(LIMIT, || {
         let ctx = zmq::Context::new();
-        let (rep, req) = common::socket_pair(&ctx, "ev-rep-early", zmq::REP, zmq::REQ);
         let ioloop = IOLoop::new().unwrap();
-        let server = ZmqStream::new(rep, &ioloop).unwrap();
+        let (server, req) = stream_and_peer(&ctx, &ioloop, "ev-rep-early", zmq::REP, zmq::REQ);
         let requests = receive_count(&server, usize::MAX);
         let reports = record_reports(&server, true);
         server.send("early");

@@ -16,7 +16,7 @@ use zmqloop::eventloop::{Frames, IOLoop, ZmqStream};
 use zmqloop::green as zmq;
 
 use crate::{
-    bump, common, counter, counting, frames, ms, pipe, pull_stream, recv_within,
+    bump, common, counter, counting, frames, ms, pipe, pull_stream, receive_count, recv_within,
     router_mandatory_and_known_peer, seen, stop_after, within, write_byte, Seen, LIMIT,
 };
 
@@ -30,15 +30,8 @@ fn stream_on_recv_gets_whole_multipart_messages() {
         push.send("d", 0).unwrap();
         push.send_multipart([&b""[..], &b"\x00\xff"[..]], 0)
             .unwrap();
-        let got: Seen<Frames> = seen();
-        let (g, l) = (got.clone(), ioloop.clone());
         assert!(!stream.receiving());
-        stream.on_recv(move |frames| {
-            g.borrow_mut().push(frames);
-            if g.borrow().len() == 3 {
-                l.stop();
-            }
-        });
+        let got = receive_count(&stream, 3);
         assert!(stream.receiving());
         ioloop.start().unwrap();
         assert_eq!(

@@ -10,8 +10,8 @@ use zmqloop::eventloop::{Frames, IOLoop, Unsent, ZmqStream};
 use zmqloop::green as zmq;
 
 use crate::{
-    common, frames, ms, pull_stream, recv_within, router_mandatory_and_known_peer, seen, within,
-    Seen, LIMIT,
+    common, frames, ms, pull_stream, recv_within, router_mandatory_and_known_peer, seen,
+    stream_and_peer, within, Seen, LIMIT,
 };
 
 /// A frame over libzmq's inline size (33 bytes), so libzmq keeps it in the buffer it was given.
@@ -75,9 +75,9 @@ fn on_recv_msgs_gets_the_bytes_sent_frame_by_frame() {
 fn large_frames_cross_the_stream_without_a_copy_both_ways() {
     within(LIMIT, || {
         let ctx = zmq::Context::new();
-        let (near, far) = common::socket_pair(&ctx, "ev-msgs-zero-copy", zmq::PAIR, zmq::PAIR);
         let ioloop = IOLoop::new().unwrap();
-        let stream = ZmqStream::new(near, &ioloop).unwrap();
+        let (stream, far) =
+            stream_and_peer(&ctx, &ioloop, "ev-msgs-zero-copy", zmq::PAIR, zmq::PAIR);
         let got: Seens = seen();
         let record = record_until(&got, &ioloop, 1);
         // A zero-copy echo that records where each frame it got lives.
@@ -127,9 +127,8 @@ fn large_frames_cross_the_stream_without_a_copy_both_ways() {
 fn a_byte_send_nobody_watches_is_moved_and_a_watched_one_is_kept() {
     within(LIMIT, || {
         let ctx = zmq::Context::new();
-        let (near, far) = common::socket_pair(&ctx, "ev-bytes-moved", zmq::PAIR, zmq::PAIR);
         let ioloop = IOLoop::new().unwrap();
-        let stream = ZmqStream::new(near, &ioloop).unwrap();
+        let (stream, far) = stream_and_peer(&ctx, &ioloop, "ev-bytes-moved", zmq::PAIR, zmq::PAIR);
 
         // No send callback: the frames are moved into messages, large ones uncopied.
         let (small, body) = (b"small".to_vec(), large(4));

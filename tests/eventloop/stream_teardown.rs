@@ -9,7 +9,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use zmqloop::green as zmq;
-use zmqloop::green::eventloop::{IOLoop, ZmqStream};
+use zmqloop::green::eventloop::{Frames, IOLoop, ZmqStream};
 use zmqloop::green::hub;
 
 use crate::{hub_wait_for, on_hub, pull_stream, seen, Seen};
@@ -27,30 +27,49 @@ fn run_until_parked_after(ioloop: &IOLoop, flag: &Rc<Cell<bool>>) {
     other.join().unwrap_or_else(|panic| resume_unwind(panic));
 }
 
+/// Queues three messages (`words`) for a PULL stream whose receive callback records the first
+/// frame of each, then calls `react` with the stream, the frames and a flag that `react` raises
+/// once it has closed the stream; runs the loop until then. Returns the stream and the record.
+fn received_until_closed_by(
+    name: &str,
+    words: [&str; 3],
+    react: impl Fn(&ZmqStream, &Frames, &Rc<Cell<bool>>) + 'static,
+) -> (ZmqStream, Vec<String>) {
+    let ctx = zmq::Context::new();
+    let ioloop = IOLoop::new().unwrap();
+    let (stream, push) = pull_stream(&ctx, &ioloop, name);
+    for word in words {
+        push.send(word, 0).unwrap();
+    }
+    let got: Seen<String> = seen();
+    let closed = Rc::new(Cell::new(false));
+    let (g, c) = (got.clone(), closed.clone());
+    stream.on_recv_stream(move |stream, frames| {
+        g.borrow_mut()
+            .push(String::from_utf8(frames[0].clone()).unwrap());
+        react(stream, &frames, &c);
+    });
+    run_until_parked_after(&ioloop, &closed);
+    let got = got.take();
+    (stream, got)
+}
+
 #[test]
 fn a_stream_closed_by_its_receive_callback_receives_nothing_more() {
     on_hub(|| {
-        let ctx = zmq::Context::new();
-        let ioloop = IOLoop::new().unwrap();
-        let (stream, push) = pull_stream(&ctx, &ioloop, "ev-teardown-close-in-recv");
-        for word in ["quit", "after-1", "after-2"] {
-            push.send(word, 0).unwrap();
-        }
-        let got: Seen<String> = seen();
-        let closed = Rc::new(Cell::new(false));
-        let (g, c) = (got.clone(), closed.clone());
-        stream.on_recv_stream(move |stream, frames| {
-            g.borrow_mut()
-                .push(String::from_utf8(frames[0].clone()).unwrap());
-            if frames[0] == b"quit" {
-                stream.close(None);
-                c.set(true);
-            }
-        });
-        run_until_parked_after(&ioloop, &closed);
+        let (stream, got) = received_until_closed_by(
+            "ev-teardown-close-in-recv",
+            ["quit", "after-1", "after-2"],
+            |stream, frames, closed| {
+                if frames[0] == b"quit" {
+                    stream.close(None);
+                    closed.set(true);
+                }
+            },
+        );
         assert!(stream.closed());
         assert_eq!(
-            *got.borrow(),
+            got,
             ["quit"],
             "the receive callback was called after the stream was closed"
         );
@@ -60,30 +79,22 @@ fn a_stream_closed_by_its_receive_callback_receives_nothing_more() {
 #[test]
 fn a_stream_closed_by_its_send_callback_receives_nothing_more() {
     on_hub(|| {
-        let ctx = zmq::Context::new();
-        let ioloop = IOLoop::new().unwrap();
-        let (stream, push) = pull_stream(&ctx, &ioloop, "ev-teardown-close-in-send");
-        for word in ["one", "two", "three"] {
-            push.send(word, 0).unwrap();
-        }
-        let got: Seen<String> = seen();
-        let closed = Rc::new(Cell::new(false));
-        let (g, c) = (got.clone(), closed.clone());
         // A PULL socket cannot send: the first receive's send is refused (ENOTSUP), and its
         // callback closes the stream.
-        stream.on_recv_stream(move |stream, frames| {
-            g.borrow_mut()
-                .push(String::from_utf8(frames[0].clone()).unwrap());
-            let (closer, c) = (stream.clone(), c.clone());
-            stream.send_msgs_with([zmq::Message::from("x")], move |_| {
-                closer.close(None);
-                c.set(true);
-            });
-        });
-        run_until_parked_after(&ioloop, &closed);
+        let (stream, got) = received_until_closed_by(
+            "ev-teardown-close-in-send",
+            ["one", "two", "three"],
+            |stream, _, closed| {
+                let (closer, c) = (stream.clone(), closed.clone());
+                stream.send_msgs_with([zmq::Message::from("x")], move |_| {
+                    closer.close(None);
+                    c.set(true);
+                });
+            },
+        );
         assert!(stream.closed());
         assert_eq!(
-            *got.borrow(),
+            got,
             ["one"],
             "the receive callback was called after the stream was closed"
         );

@@ -76,7 +76,6 @@ use zmqloop_green::{Message, PollEvents, Socket, POLLIN, POLLOUT};
 
 use super::ioloop::IOLoop;
 use outgoing::{ByteFrames, MsgsDone, Outgoing, Refused, SendDone};
-use pass::abandon;
 use sending::{send_now, send_within, SendWait};
 
 pub use outgoing::Unsent;
@@ -114,7 +113,7 @@ type SendCallback = Rc<RefCell<dyn FnMut(&ZmqStream, &[Vec<u8>], &zmqloop_green:
 type MsgsSendCallback = Rc<RefCell<dyn FnMut(&ZmqStream, Result<(), Unsent>)>>;
 
 /// A stream's state, shared by its [`ZmqStream`] handles; the loop's handlers of the stream
-/// hold it weakly, so a stream whose handles are all dropped leaves the loop (`abandon`).
+/// hold it weakly, so a stream whose handles are all dropped leaves the loop (`Drop`).
 struct StreamInner {
     /// The loop the stream runs on (a strong handle: the loop holds nothing strong of the
     /// stream, so there is no cycle).
@@ -154,9 +153,9 @@ struct StreamInner {
     /// The most messages `queue` takes (`set_send_queue_limit`): a send that finds it that long
     /// is refused with EAGAIN at once. `None` (the default): unbounded, as pyzmq.
     send_queue_limit: Cell<Option<usize>>,
-    /// What the first queued send waits on if it met a lying `POLLOUT` (module doc); shared
-    /// with the stream's handlers, which end it if the stream is dropped without `close`.
-    send_wait: Rc<SendWait>,
+    /// What the first queued send waits on if it met a lying `POLLOUT` (module doc); ended by
+    /// `close`, or by `Drop` if the stream is dropped without it.
+    send_wait: SendWait,
     /// The events the loop's handler waits for: what `rearm` last gave `update_handler` (empty
     /// at first). `rearm` changes the handler only when what the stream wants differs.
     registered: Cell<PollEvents>,
@@ -170,9 +169,9 @@ struct StreamInner {
     /// task, within its linger), so passes send nothing, and do not poll for `POLLOUT`, until
     /// it ends. Never cleared: the stream is closed once `close` returns.
     closing: Cell<bool>,
-    /// The callback that runs a pass, queued by reference (no allocation per pass): made by
-    /// `new` and never `None` after; it holds the stream weakly (no cycle through the loop).
-    pass_callback: RefCell<Option<Rc<dyn Fn()>>>,
+    /// The callback that runs a pass, queued by reference (no allocation per pass); it holds
+    /// the stream weakly (no cycle through the loop).
+    pass_callback: Rc<dyn Fn()>,
 }
 
 /// A socket on an [`IOLoop`], with queued sends and receive/send callbacks. Cheap to clone.
@@ -206,10 +205,11 @@ pub struct ZmqStream {
     inner: Rc<StreamInner>,
 }
 
-/// A stream whose every handle is dropped without `close` leaves the loop at once: its
-/// handler may be paused (a stream that never asked for events, a busy one whose next pass is
-/// queued, one whose stalled send is retried on a timer), and then no event would ever call
-/// the handler's `abandon`. Leaving the loop drops the socket (unless its owner holds it).
+/// A stream whose every handle is dropped without `close` leaves the loop at once, whatever
+/// its handler waits for (nothing: a stream that never asked for events, a busy one whose next
+/// pass is queued, one whose stalled send is retried on a timer): this is the only place that
+/// does it, as the handlers hold the stream weakly and do nothing once it is gone. Leaving the
+/// loop drops the socket (unless its owner holds it).
 impl Drop for StreamInner {
     fn drop(&mut self) {
         let socket = self.socket.get_mut().take();
@@ -255,7 +255,7 @@ impl ZmqStream {
     /// ```
     pub fn new(socket: Socket, ioloop: &IOLoop) -> zmqloop_green::Result<ZmqStream> {
         let socket = Rc::new(socket);
-        let inner = Rc::new(StreamInner {
+        let inner = Rc::new_cyclic(|weak_pass: &Weak<StreamInner>| StreamInner {
             ioloop: ioloop.clone(),
             socket: RefCell::new(Some(socket.clone())),
             on_recv: RefCell::new(None),
@@ -267,28 +267,25 @@ impl ZmqStream {
             on_close: RefCell::new(None),
             queue: RefCell::new(VecDeque::new()),
             send_queue_limit: Cell::new(None),
-            send_wait: Rc::default(),
+            send_wait: SendWait::default(),
             registered: Cell::new(PollEvents::empty()),
             pass_scheduled: Cell::new(false),
             in_pass: Cell::new(false),
             closing: Cell::new(false),
-            pass_callback: RefCell::new(None),
+            pass_callback: {
+                let weak_pass = weak_pass.clone();
+                Rc::new(move || {
+                    if let Some(inner) = weak_pass.upgrade() {
+                        inner.pass_scheduled.set(false);
+                        ZmqStream { inner }.pass();
+                    }
+                })
+            },
         });
-        let weak_pass = Rc::downgrade(&inner);
-        let pass: Rc<dyn Fn()> = Rc::new(move || {
-            if let Some(inner) = weak_pass.upgrade() {
-                inner.pass_scheduled.set(false);
-                ZmqStream { inner }.pass();
-            }
-        });
-        *inner.pass_callback.borrow_mut() = Some(pass);
+        // Weak: the loop owns the handler. A dropped stream has left the loop (`Drop`).
         let weak: Weak<StreamInner> = Rc::downgrade(&inner);
-        let handler_socket = Rc::downgrade(&socket);
-        let handler_loop = ioloop.downgrade();
-        let send_wait = inner.send_wait.clone();
         ioloop.add_handler(socket, PollEvents::empty(), move |events| {
             let Some(inner) = weak.upgrade() else {
-                abandon(&handler_loop, &handler_socket, &send_wait);
                 return;
             };
             let stream = ZmqStream { inner };

@@ -6,14 +6,13 @@
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 
 use zmqloop_green::{Message, PollEvents, Socket, DONTWAIT, POLLIN, POLLOUT};
 
 use super::outgoing::{ByteFrames, Outgoing, Unsent};
-use super::sending::{try_send, SendWait, Sent};
+use super::sending::{try_send, Sent};
 use super::{log_panic, RecvCallback, ZmqStream};
-use crate::eventloop::ioloop::WeakIOLoop;
 
 /// How many rounds (a receive, then a send) a pass makes at most while its loop has nothing else
 /// to do; with anything else to do, a pass makes one.
@@ -55,10 +54,9 @@ impl ZmqStream {
         if self.closed() || self.inner.pass_scheduled.replace(true) {
             return;
         }
-        let pass = self.inner.pass_callback.borrow().clone();
-        if let Some(pass) = pass {
-            self.inner.ioloop.add_shared_callback(&pass);
-        }
+        self.inner
+            .ioloop
+            .add_shared_callback(&self.inner.pass_callback);
     }
 
     pub(super) fn handle_recv(&self, socket: &Socket) -> bool {
@@ -203,11 +201,12 @@ impl ZmqStream {
 
     /// Waits for the socket's fd instead of `POLLOUT` (module doc): each signal runs a pass.
     fn wait_for_fd(&self, socket: &Rc<Socket>) {
-        let (weak, weak_socket) = (Rc::downgrade(&self.inner), Rc::downgrade(socket));
-        let (weak_loop, send_wait) = (self.inner.ioloop.downgrade(), self.inner.send_wait.clone());
-        let wake = move |_| match weak.upgrade() {
-            Some(inner) => ZmqStream { inner }.pass(),
-            None => abandon(&weak_loop, &weak_socket, &send_wait),
+        // Weak: the loop owns both. A dropped stream ends its wait (`Drop`).
+        let weak = Rc::downgrade(&self.inner);
+        let wake = move |_| {
+            if let Some(inner) = weak.upgrade() {
+                ZmqStream { inner }.pass();
+            }
         };
         let weak = Rc::downgrade(&self.inner);
         let retry = move || {
@@ -242,19 +241,6 @@ impl ZmqStream {
                 log::warn!("zmqloop: ZmqStream cannot update its handler: {err}");
             }
         }
-    }
-}
-
-/// Takes the socket of a stream whose every handle was dropped without `close` off the loop:
-/// nothing will ever handle its events again, and a readable socket (or a signalled fd) would
-/// be reported ready on every poll. Leaving the loop drops the socket.
-pub(super) fn abandon(ioloop: &WeakIOLoop, socket: &Weak<Socket>, send_wait: &SendWait) {
-    let Some(ioloop) = ioloop.upgrade() else {
-        return;
-    };
-    send_wait.end(&ioloop); // before the socket (and its fd) closes
-    if let Some(socket) = socket.upgrade() {
-        let _ = ioloop.remove_handler(&socket);
     }
 }
 
