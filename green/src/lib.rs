@@ -62,7 +62,7 @@ pub use proxy::{
     device, proxy, proxy_steerable, proxy_steerable_with_capture, proxy_with_capture,
     unknown_proxy_commands, ProxyStatistics, SideStatistics,
 };
-pub use socket::{Sendable, Socket};
+pub use socket::{PartsNotSent, Sendable, Socket};
 pub use spawn::{keep_may_config, spawn, MIN_STACK_WORDS, POOLED_COROUTINES};
 
 /// The `may` coroutine library that runs green sockets by default, re-exported for advanced use

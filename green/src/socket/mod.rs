@@ -12,8 +12,11 @@
 
 mod monitor;
 mod options;
+mod parts;
 mod raw;
 mod wait;
+
+pub use parts::PartsNotSent;
 
 pub(crate) use raw::share as share_message;
 
@@ -211,52 +214,6 @@ impl Socket {
                 0
             };
             self.send_message(part.into(), flags | more)?;
-        }
-        Ok(())
-    }
-
-    /// Sends `parts` as one multipart message without taking them: libzmq takes the content of
-    /// each part it accepts (leaving that part an empty message) and leaves a part it refuses
-    /// intact. A send refused at its first part (EAGAIN with `DONTWAIT`, EFSM...) thus hands
-    /// every part back untouched, to be sent again as it is: no copy, and nothing lost. A
-    /// zmqloop extension, not in `zmq` (whose sends consume their message even when they
-    /// fail); `zmqloop::eventloop::ZmqStream` sends its queued messages with it.
-    ///
-    /// Waits as [`send_multipart`](Socket::send_multipart) does: only the first part can.
-    /// An empty `parts` sends nothing.
-    ///
-    /// # Errors
-    /// As [`send`](Socket::send). libzmq accepts the rest of a message once its first part is
-    /// in, so only a failure at the first part is usual (the parts are then all intact). A later
-    /// one (the peer's pipe closing in the middle of the message, which libzmq 4.3 answers with
-    /// EAGAIN after dropping what it took; a signal; ETERM) leaves the parts sent before it
-    /// empty: the message cannot be sent again. Send part by part (a one-part slice each, with
-    /// `SNDMORE` in `flags` but for the last) to know where a failure came.
-    ///
-    /// # Examples
-    /// ```
-    /// use zmqloop_green as zmq;
-    ///
-    /// let ctx = zmq::Context::new();
-    /// let push = ctx.socket(zmq::PUSH).unwrap(); // no peer yet: a send cannot go out
-    /// let mut parts = [zmq::Message::from("key"), zmq::Message::from(vec![7u8; 100])];
-    /// assert_eq!(push.send_parts(&mut parts, zmq::DONTWAIT), Err(zmq::Error::EAGAIN));
-    /// assert_eq!(&parts[1][..], &[7u8; 100][..]); // handed back intact
-    ///
-    /// push.bind("inproc://send-parts-doc").unwrap();
-    /// let pull = ctx.socket(zmq::PULL).unwrap();
-    /// pull.connect("inproc://send-parts-doc").unwrap();
-    /// push.send_parts(&mut parts, 0).unwrap(); // waits for the peer
-    /// assert!(parts.iter().all(|part| part.is_empty())); // libzmq took the contents
-    /// assert_eq!(pull.recv_multipart(0).unwrap(), [b"key".to_vec(), vec![7u8; 100]]);
-    /// ```
-    pub fn send_parts(&self, parts: &mut [Message], flags: i32) -> Result<()> {
-        let last = parts.len().saturating_sub(1);
-        for (i, part) in parts.iter_mut().enumerate() {
-            let more = if i < last { zmq::SNDMORE } else { 0 };
-            self.drive(Direction::Send, flags | more, |flags| {
-                raw::send_msg(self.raw, part, flags)
-            })?;
         }
         Ok(())
     }

@@ -122,7 +122,10 @@ impl Outgoing {
                 }),
             Outgoing::Bytes(ByteFrames::Moved(msgs))
             | Outgoing::MsgsWith(msgs, _)
-            | Outgoing::Msgs(msgs) => send_parts_one_by_one(socket, msgs, flags),
+            | Outgoing::Msgs(msgs) => socket.send_parts(msgs, flags).map_err(|refused| Refused {
+                error: refused.error,
+                broken: refused.taken > 0,
+            }),
         }
     }
 }
@@ -137,22 +140,6 @@ pub(super) struct Refused {
     /// answers EAGAIN), a signal (EINTR) or ETERM. The messages it took are empty now, so the
     /// message cannot be sent again, whatever the error: it has failed for good.
     pub(super) broken: bool,
-}
-
-/// Sends `msgs` as one multipart message, one `send_parts` call per part, so that a refusal
-/// says whether it came at the first part (everything intact) or later (`broken`).
-fn send_parts_one_by_one(socket: &Socket, msgs: &mut [Message], flags: i32) -> Result<(), Refused> {
-    let last = msgs.len().saturating_sub(1);
-    for (i, part) in msgs.iter_mut().enumerate() {
-        let more = if i < last { zmqloop_green::SNDMORE } else { 0 };
-        socket
-            .send_parts(std::slice::from_mut(part), flags | more)
-            .map_err(|error| Refused {
-                error,
-                broken: i > 0,
-            })?;
-    }
-    Ok(())
 }
 
 /// Byte frames as messages: small ones copied, larger ones moved (module doc).
