@@ -18,14 +18,17 @@
 //!   coroutine parked here is not honoured (docs/may.md).
 //! - may registers every fd for `EPOLLIN | EPOLLOUT` (edge-triggered) and offers no public way
 //!   to narrow that. An eventfd (libzmq's notification fd when built with eventfd) signals
-//!   `EPOLLOUT` each time it is *read*, so every receive that drains the fd queues one wake-up
-//!   that says "writable, not readable". Readability is all a notification fd ever tells
-//!   (`ZMQ_EVENTS` carries the rest), so a wake-up without `EPOLLIN`, an error, a hang-up or the
-//!   timer's waker bit is dropped here and the coroutine waits again: it saves the caller a
-//!   libzmq call (and its `poll(2)`) per receive. Dropping it cannot lose an event: an edge that
-//!   makes the fd readable later is reported with `EPOLLIN` on its own.
+//!   `EPOLLOUT` each time it is *read*, so every receive that drains the fd would queue one
+//!   wake-up that says "writable, not readable". Readability is all a notification fd ever
+//!   tells (`ZMQ_EVENTS` carries the rest), so `narrow.rs` changes the registration to
+//!   `EPOLLIN` right after may makes it (on may's own epoll set, with may's own data). Where
+//!   that cannot be done, a wake-up without `EPOLLIN`, an error, a hang-up or the timer's
+//!   waker bit is dropped by the park loop and the coroutine waits again: it costs a switch
+//!   but saves the caller a libzmq call (and its `poll(2)`), and it cannot lose an event: an
+//!   edge that makes the fd readable later is reported with `EPOLLIN` on its own.
 
 mod local;
+mod narrow;
 mod timer;
 
 use std::os::unix::io::{AsRawFd, RawFd};
@@ -69,6 +72,8 @@ impl MayFd {
             log::warn!("zmqloop: cannot register fd {fd} with may: {err}");
             err
         })?;
+        // Best effort: without it, the park loop drops the writable-only wake-ups.
+        narrow::narrow_to_readable(&io);
         let timer = Slot::new(fd, io.waker());
         Ok(MayFd { io, timer })
     }
