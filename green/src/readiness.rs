@@ -61,8 +61,9 @@
 //! socket an `activate_write` command, which signals the fd), its deadline, or a fallback check
 //! that finds the fd signalled. Receives never retry without a wake.
 //!
-//! Outside any coroutine, and for calls with `DONTWAIT`, the operation runs once exactly as in
-//! plain `zmq` (blocking the thread if it blocks there).
+//! Calls with `DONTWAIT` run once, exactly as in plain `zmq`. Outside any coroutine a call
+//! that finds nothing to do with its `DONTWAIT` try then makes the blocking call itself,
+//! blocking the thread as plain `zmq` does (`socket::wait`).
 
 use std::time::{Duration, Instant};
 
@@ -110,17 +111,44 @@ pub(crate) trait Waitable {
 ///
 /// `attempt` must leave its input intact when it fails with `EAGAIN` (a send keeps its
 /// message), so that it can be tried again.
+#[cfg(test)] // `socket::wait` makes the first attempt itself, then calls `wait_after_eagain`
 pub(crate) fn wait_until_done<T>(
     target: &impl Waitable,
     direction: Direction,
     mut attempt: impl FnMut() -> Result<T>,
 ) -> Result<T> {
-    // Read on the first EAGAIN only: a call that succeeds at once costs no getsockopt.
-    let mut deadline: Option<Option<Instant>> = None;
+    match attempt() {
+        Err(Error::EAGAIN) => wait_after_eagain(target, direction, attempt),
+        done => done,
+    }
+}
+
+/// [`wait_until_done`] after its first attempt returned `EAGAIN`: for callers that make the
+/// first attempt themselves, before they look for a scheduler (`socket::wait`'s hot path).
+pub(crate) fn wait_after_eagain<T>(
+    target: &impl Waitable,
+    direction: Direction,
+    mut attempt: impl FnMut() -> Result<T>,
+) -> Result<T> {
+    // Read only now: a call that succeeds at once costs no getsockopt.
+    let deadline = deadline_after(target.timeout_ms(direction)?.into());
     let mut wake = None;
     // Whether ZMQ_EVENTS was read since the last wake: one read, one retry per wake at most.
     let mut events_read = false;
     loop {
+        // The last attempt returned EAGAIN.
+        if is_past(deadline) {
+            return Err(Error::EAGAIN);
+        }
+        let retry = direction.must_read_events() && !events_read && {
+            events_read = true;
+            // Maybe ready after all (the attempt raced a command): once.
+            target.events()?.contains(zmq::POLLOUT)
+        };
+        if !retry {
+            wake = Some(target.park(deadline)?);
+            events_read = false;
+        }
         match attempt() {
             Err(Error::EAGAIN) => {}
             done => {
@@ -130,21 +158,6 @@ pub(crate) fn wait_until_done<T>(
                 return done;
             }
         }
-        let deadline = match deadline {
-            Some(deadline) => deadline,
-            None => *deadline.insert(deadline_after(target.timeout_ms(direction)?.into())),
-        };
-        if is_past(deadline) {
-            return Err(Error::EAGAIN);
-        }
-        if direction.must_read_events() && !events_read {
-            events_read = true;
-            if target.events()?.contains(zmq::POLLOUT) {
-                continue; // maybe ready after all (the attempt raced a command): once
-            }
-        }
-        wake = Some(target.park(deadline)?);
-        events_read = false;
     }
 }
 

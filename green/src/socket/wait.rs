@@ -45,8 +45,14 @@ impl Waitable for InCoroutine<'_> {
 }
 
 impl Socket {
-    /// Runs `attempt(flags)`, a libzmq call that honours `DONTWAIT`: once as given outside any
-    /// coroutine or with `DONTWAIT` (exactly as `zmq`), and under the readiness rule otherwise.
+    /// Runs `attempt(flags)`, a libzmq call that honours `DONTWAIT`: once as given with
+    /// `DONTWAIT` (exactly as `zmq`); otherwise first with `DONTWAIT`, and on `EAGAIN` under
+    /// the readiness rule in a coroutine, or as given (the blocking call) outside any.
+    ///
+    /// The first try comes before the scheduler look-up, so a call that succeeds at once
+    /// costs one libzmq call and a flag test. Outside any coroutine the try costs a blocking
+    /// call nothing it would not do itself: libzmq's blocking send and receive start with the
+    /// same non-blocking attempt (and a `poll(2)` of the mailbox when it fails).
     #[inline]
     pub(super) fn drive<T>(
         &self,
@@ -57,6 +63,20 @@ impl Socket {
         if flags & zmq::DONTWAIT != 0 {
             return attempt(flags);
         }
+        match attempt(flags | zmq::DONTWAIT) {
+            Err(zmq::Error::EAGAIN) => self.drive_after_eagain(direction, flags, attempt),
+            done => done,
+        }
+    }
+
+    /// [`drive`](Socket::drive) once its first try returned `EAGAIN`.
+    #[inline(never)]
+    fn drive_after_eagain<T>(
+        &self,
+        direction: Direction,
+        flags: i32,
+        mut attempt: impl FnMut(i32) -> Result<T>,
+    ) -> Result<T> {
         let Some(scheduler) = sched::current() else {
             return attempt(flags);
         };
@@ -64,7 +84,7 @@ impl Socket {
             socket: self,
             scheduler,
         };
-        readiness::wait_until_done(&target, direction, || attempt(flags | zmq::DONTWAIT))
+        readiness::wait_after_eagain(&target, direction, || attempt(flags | zmq::DONTWAIT))
     }
 
     /// `Socket::poll` in a coroutine: 1 once `ZMQ_EVENTS` shows one of `events`, 0 after
