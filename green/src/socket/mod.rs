@@ -44,6 +44,13 @@ pub struct Socket {
     registration: RefCell<Registration>,
     /// The notification fd (`ZMQ_FD`), read on the first wait.
     fd: Cell<Option<RawFd>>,
+    /// Whether the last send that went out had `SNDMORE`, so that the next send continues a
+    /// message. Such a send is never tried with `DONTWAIT` first (`wait.rs`): when the pipe
+    /// a message was going to dies half-way, libzmq's load balancer refuses the rest, and only
+    /// its blocking call turns that refusal into a silent drop; a `DONTWAIT` try gets `EAGAIN`
+    /// and resets the balancer, so the blocking call after it would send the part as a new
+    /// message.
+    in_message: Cell<bool>,
     inner: ManuallyDrop<zmq::Socket>,
     /// The libzmq socket (`inner`'s pointer), kept for the calls `zmq::Socket` does not expose.
     raw: *mut c_void,
@@ -89,6 +96,7 @@ impl Socket {
         Socket {
             registration: RefCell::new(Registration::default()),
             fd: Cell::new(None),
+            in_message: Cell::new(false),
             inner: ManuallyDrop::new(inner),
             raw,
             context,

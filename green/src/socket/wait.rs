@@ -11,6 +11,13 @@ use crate::fallback;
 use crate::readiness::{self, Direction, Waitable};
 use crate::sched::{self, Scheduler, Wake};
 
+/// Whether a call's `DONTWAIT` try has been made already (and returned `EAGAIN`).
+#[derive(Clone, Copy)]
+enum Tried {
+    No,
+    Once,
+}
+
 /// A socket whose call runs in a coroutine of `scheduler`.
 struct InCoroutine<'a> {
     socket: &'a Socket,
@@ -50,11 +57,27 @@ impl Socket {
     /// the readiness rule in a coroutine, or as given (the blocking call) outside any.
     ///
     /// The first try comes before the scheduler look-up, so a call that succeeds at once
-    /// costs one libzmq call and a flag test. Outside any coroutine the try costs a blocking
-    /// call nothing it would not do itself: libzmq's blocking send and receive start with the
-    /// same non-blocking attempt (and a `poll(2)` of the mailbox when it fails).
+    /// costs one libzmq call and a flag test. Outside any coroutine a call that has to wait
+    /// makes libzmq's non-blocking step (an attempt and a `poll(2)` of its mailbox) once more
+    /// than plain `zmq` would, with the same outcome. Except for a send that continues a
+    /// message ([`Socket::in_message`]): there the outcome could differ, so it runs as before
+    /// the try, scheduler first.
     #[inline]
     pub(super) fn drive<T>(
+        &self,
+        direction: Direction,
+        flags: i32,
+        attempt: impl FnMut(i32) -> Result<T>,
+    ) -> Result<T> {
+        let done = self.drive_call(direction, flags, attempt);
+        if direction == Direction::Send && done.is_ok() {
+            self.in_message.set(flags & zmq::SNDMORE != 0);
+        }
+        done
+    }
+
+    #[inline]
+    fn drive_call<T>(
         &self,
         direction: Direction,
         flags: i32,
@@ -63,18 +86,23 @@ impl Socket {
         if flags & zmq::DONTWAIT != 0 {
             return attempt(flags);
         }
+        if direction == Direction::Send && self.in_message.get() {
+            return self.drive_waiting(direction, flags, Tried::No, attempt);
+        }
         match attempt(flags | zmq::DONTWAIT) {
-            Err(zmq::Error::EAGAIN) => self.drive_after_eagain(direction, flags, attempt),
+            Err(zmq::Error::EAGAIN) => self.drive_waiting(direction, flags, Tried::Once, attempt),
             done => done,
         }
     }
 
-    /// [`drive`](Socket::drive) once its first try returned `EAGAIN`.
+    /// [`drive`](Socket::drive) for a call that may have to wait: the blocking call outside
+    /// any coroutine, the readiness rule in one.
     #[inline(never)]
-    fn drive_after_eagain<T>(
+    fn drive_waiting<T>(
         &self,
         direction: Direction,
         flags: i32,
+        tried: Tried,
         mut attempt: impl FnMut(i32) -> Result<T>,
     ) -> Result<T> {
         let Some(scheduler) = sched::current() else {
@@ -84,7 +112,11 @@ impl Socket {
             socket: self,
             scheduler,
         };
-        readiness::wait_after_eagain(&target, direction, || attempt(flags | zmq::DONTWAIT))
+        let attempt = || attempt(flags | zmq::DONTWAIT);
+        match tried {
+            Tried::No => readiness::wait_until_done(&target, direction, attempt),
+            Tried::Once => readiness::wait_after_eagain(&target, direction, attempt),
+        }
     }
 
     /// `Socket::poll` in a coroutine: 1 once `ZMQ_EVENTS` shows one of `events`, 0 after
@@ -100,5 +132,43 @@ impl Socket {
         };
         let deadline = readiness::deadline_after(timeout_ms);
         Some(readiness::wait_for_events(&target, events, deadline).map(i32::from))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use super::*;
+
+    /// Runs `drive` on a plain thread with an attempt that records its flags and, like a
+    /// blocked libzmq call, returns EAGAIN to every `DONTWAIT` try.
+    fn flags_tried(socket: &Socket, flags: i32) -> Vec<i32> {
+        let tried = RefCell::new(Vec::new());
+        socket
+            .drive(Direction::Send, flags, |flags| {
+                tried.borrow_mut().push(flags);
+                if flags & zmq::DONTWAIT != 0 {
+                    Err(zmq::Error::EAGAIN)
+                } else {
+                    Ok(())
+                }
+            })
+            .expect("the blocking call succeeds");
+        tried.into_inner()
+    }
+
+    /// A send that continues a message goes straight to the blocking call on a plain thread
+    /// (libzmq drops the rest of a message whose pipe died only in its blocking call); other
+    /// sends try `DONTWAIT` first.
+    #[test]
+    fn only_the_first_part_of_a_message_is_tried_without_waiting_first() {
+        let ctx = crate::Context::new();
+        let socket = ctx.socket(zmq::PUSH).unwrap();
+        let (dontwait, more) = (zmq::DONTWAIT, zmq::SNDMORE);
+        assert_eq!(flags_tried(&socket, more), [more | dontwait, more]);
+        assert_eq!(flags_tried(&socket, more), [more], "a middle part");
+        assert_eq!(flags_tried(&socket, 0), [0], "the last part");
+        assert_eq!(flags_tried(&socket, 0), [dontwait, 0], "a new message");
     }
 }

@@ -23,8 +23,8 @@
 //! the event mask and nothing else. It only ever touches sets it has seen holding one of our
 //! fds with may's data, that is may's selectors, which live as long as the process. An
 //! `EPOLL_CTL_MOD` on a set that does not watch the fd fails with `ENOENT` and changes nothing;
-//! one fd is watched by one may set at a time (a second registration fails with `EEXIST`,
-//! `docs/may.md`). When anything differs from this picture (no `/proc`, another may layout)
+//! one fd is watched by one may set at a time (may puts fd `n` in set `n % workers`, and a
+//! second registration of the fd fails with `EEXIST`, `docs/may.md`). When anything differs from this picture (no `/proc`, another may layout)
 //! the registration simply stays as may made it, and the park loop drops the extra wake-ups as
 //! before: narrowing is an optimisation, never a condition.
 
@@ -64,10 +64,15 @@ pub(super) fn narrow_to_readable<T: AsRawFd>(io: &CoIo<T>) -> bool {
         return false;
     }
     match find_set_watching(fd, data) {
-        Some(set) if modify(set, fd, data) => {
+        Ok(Some(set)) if modify(set, fd, data) => {
             log::debug!("zmqloop: may's epoll set {set} found (it watches fd {fd})");
             sets.found.push(set);
             true
+        }
+        Err(err) => {
+            // Out of fds, most likely: the next registration searches again.
+            log::debug!("zmqloop: cannot search /proc for may's epoll set now: {err}");
+            false
         }
         _ => {
             log::warn!(
@@ -101,12 +106,19 @@ fn modify(set: RawFd, fd: RawFd, data: u64) -> bool {
 }
 
 /// The epoll fd of this process that watches `fd` with `data`, from `/proc/self/fdinfo`.
-fn find_set_watching(fd: RawFd, data: u64) -> Option<RawFd> {
-    let entries = std::fs::read_dir("/proc/self/fd").ok()?;
-    entries
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<RawFd>().ok())
-        .filter(|&candidate| is_epoll(candidate))
-        .find(|&candidate| watches(candidate, fd, data))
+/// An error means the search could not be made (no fd left to read `/proc` with...), not
+/// that no set watches `fd`.
+fn find_set_watching(fd: RawFd, data: u64) -> std::io::Result<Option<RawFd>> {
+    for entry in std::fs::read_dir("/proc/self/fd")? {
+        let name = entry?.file_name();
+        let Some(candidate) = name.to_str().and_then(|name| name.parse::<RawFd>().ok()) else {
+            continue;
+        };
+        if is_epoll(candidate) && watches(candidate, fd, data)? {
+            return Ok(Some(candidate));
+        }
+    }
+    Ok(None)
 }
 
 fn is_epoll(fd: RawFd) -> bool {
@@ -115,11 +127,12 @@ fn is_epoll(fd: RawFd) -> bool {
 }
 
 /// Whether epoll set `set` watches `fd` with `data` (its fdinfo has such a `tfd:` line).
-fn watches(set: RawFd, fd: RawFd, data: u64) -> bool {
-    let Ok(info) = std::fs::read_to_string(format!("/proc/self/fdinfo/{set}")) else {
-        return false;
-    };
-    watched_events(&info, fd, data).is_some()
+fn watches(set: RawFd, fd: RawFd, data: u64) -> std::io::Result<bool> {
+    match std::fs::read_to_string(format!("/proc/self/fdinfo/{set}")) {
+        Ok(info) => Ok(watched_events(&info, fd, data).is_some()),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(false), // closed since
+        Err(err) => Err(err),
+    }
 }
 
 /// The event mask with which the set described by `fdinfo` watches `fd` with `data`.
@@ -175,6 +188,9 @@ mod tests {
         assert_eq!(watched_line("tfd: x events: 1 data: 2"), None);
     }
 
+    /// The flag of may's `WaitIoWaker`: the guard ended the wait.
+    const WAKER: usize = 0x8000_0000;
+
     /// `wait_io` with a waker that ends the wait after `guard` if nothing else does first.
     fn wait_guarded(io: &CoIo<FdRef>, guard: Duration) -> usize {
         let waker = io.waker();
@@ -200,9 +216,18 @@ mod tests {
             assert!(fd >= 0, "eventfd");
             let io = CoIo::new(FdRef(fd)).expect("register with may");
             assert!(narrow_to_readable(&io), "may's epoll set not found");
-            let set = find_set_watching(fd, may_event_data(&io)).expect("still watched");
+            // The registration's own edge (an eventfd is writable) may have been collected
+            // before the narrowing: wait until nothing is pending.
+            for stale in 0.. {
+                assert!(stale < 10, "wake-ups keep coming on an idle eventfd");
+                if wait_guarded(&io, Duration::from_millis(50)) == WAKER {
+                    break;
+                }
+            }
+            let data = may_event_data(&io);
+            let set = find_set_watching(fd, data).unwrap().expect("still watched");
             let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{set}")).unwrap();
-            let mask = watched_events(&info, fd, may_event_data(&io)).expect("watched");
+            let mask = watched_events(&info, fd, data).expect("watched");
             let one = 1u64.to_ne_bytes();
             // SAFETY: writes 8 bytes from a live buffer to the eventfd made above.
             assert_eq!(unsafe { libc::write(fd, one.as_ptr().cast(), 8) }, 8);
