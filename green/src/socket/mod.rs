@@ -161,7 +161,8 @@ impl Socket {
 
     /// Sends one message part; in a coroutine, parks until the socket can take it.
     ///
-    /// Outside any coroutine it is `zmq`'s blocking send, unchanged.
+    /// Outside any coroutine it is `zmq`'s blocking send, with the same outcome (a send that
+    /// has to wait makes one non-blocking try first; one that continues a message does not).
     ///
     /// # Errors
     /// EAGAIN with `DONTWAIT` when the socket cannot take the message now, or when `SNDTIMEO`
@@ -228,7 +229,8 @@ impl Socket {
 
     /// Receives a message part into `msg`; in a coroutine, parks until one arrives.
     ///
-    /// Outside any coroutine it is `zmq`'s blocking receive, unchanged.
+    /// Outside any coroutine it is `zmq`'s blocking receive, with the same outcome (one that
+    /// has to wait makes one non-blocking try first).
     ///
     /// # Errors
     /// EAGAIN with `DONTWAIT` when nothing is queued, or when `RCVTIMEO` passes; every other
