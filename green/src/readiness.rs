@@ -111,6 +111,7 @@ pub(crate) trait Waitable {
 ///
 /// `attempt` must leave its input intact when it fails with `EAGAIN` (a send keeps its
 /// message), so that it can be tried again.
+#[cfg(test)] // `socket::wait` makes the first attempt itself, then calls `wait_after_eagain`
 pub(crate) fn wait_until_done<T>(
     target: &impl Waitable,
     direction: Direction,

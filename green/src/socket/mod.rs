@@ -45,11 +45,9 @@ pub struct Socket {
     /// The notification fd (`ZMQ_FD`), read on the first wait.
     fd: Cell<Option<RawFd>>,
     /// Whether the last send that went out had `SNDMORE`, so that the next send continues a
-    /// message. Such a send is never tried with `DONTWAIT` first (`wait.rs`): when the pipe
-    /// a message was going to dies half-way, libzmq's load balancer refuses the rest, and only
-    /// its blocking call turns that refusal into a silent drop; a `DONTWAIT` try gets `EAGAIN`
-    /// and resets the balancer, so the blocking call after it would send the part as a new
-    /// message.
+    /// message: when the pipe a message was going to ends half-way, libzmq refuses the rest,
+    /// and such a send must then do what libzmq's blocking send does (`wait.rs`,
+    /// `continue_message`).
     in_message: Cell<bool>,
     inner: ManuallyDrop<zmq::Socket>,
     /// The libzmq socket (`inner`'s pointer), kept for the calls `zmq::Socket` does not expose.
@@ -327,9 +325,7 @@ impl Socket {
 
     /// Sends an owned message under the readiness rule; the message survives every EAGAIN.
     fn send_message(&self, mut msg: Message, flags: i32) -> Result<()> {
-        self.drive(Direction::Send, flags, |flags| {
-            raw::send_msg(self.raw, &mut msg, flags)
-        })
+        self.drive_send(flags, |flags| raw::send_msg(self.raw, &mut msg, flags))
     }
 
     pub(crate) fn raw_socket(&self) -> *mut c_void {

@@ -8,7 +8,6 @@ use std::fmt;
 use zmq::{Error, Message};
 
 use super::{raw, Socket};
-use crate::readiness::Direction;
 
 /// A [`Socket::send_parts`] that failed: libzmq's error, and how many parts it had taken before
 /// it. With `taken == 0` (every usual failure) the parts are all intact and the message can be
@@ -80,10 +79,8 @@ impl Socket {
         let last = parts.len().saturating_sub(1);
         for (taken, part) in parts.iter_mut().enumerate() {
             let more = if taken < last { zmq::SNDMORE } else { 0 };
-            self.drive(Direction::Send, flags | more, |flags| {
-                raw::send_msg(self.raw, part, flags)
-            })
-            .map_err(|error| PartsNotSent { error, taken })?;
+            self.drive_send(flags | more, |flags| raw::send_msg(self.raw, part, flags))
+                .map_err(|error| PartsNotSent { error, taken })?;
         }
         Ok(())
     }

@@ -11,13 +11,6 @@ use crate::fallback;
 use crate::readiness::{self, Direction, Waitable};
 use crate::sched::{self, Scheduler, Wake};
 
-/// Whether a call's `DONTWAIT` try has been made already (and returned `EAGAIN`).
-#[derive(Clone, Copy)]
-enum Tried {
-    No,
-    Once,
-}
-
 /// A socket whose call runs in a coroutine of `scheduler`.
 struct InCoroutine<'a> {
     socket: &'a Socket,
@@ -59,25 +52,10 @@ impl Socket {
     /// The first try comes before the scheduler look-up, so a call that succeeds at once
     /// costs one libzmq call and a flag test. Outside any coroutine a call that has to wait
     /// makes libzmq's non-blocking step (an attempt and a `poll(2)` of its mailbox) once more
-    /// than plain `zmq` would, with the same outcome. Except for a send that continues a
-    /// message ([`Socket::in_message`]): there the outcome could differ, so it runs as before
-    /// the try, scheduler first.
+    /// than plain `zmq` would, with the same outcome. Sends go through
+    /// [`drive_send`](Socket::drive_send).
     #[inline]
     pub(super) fn drive<T>(
-        &self,
-        direction: Direction,
-        flags: i32,
-        attempt: impl FnMut(i32) -> Result<T>,
-    ) -> Result<T> {
-        let done = self.drive_call(direction, flags, attempt);
-        if direction == Direction::Send && done.is_ok() {
-            self.in_message.set(flags & zmq::SNDMORE != 0);
-        }
-        done
-    }
-
-    #[inline]
-    fn drive_call<T>(
         &self,
         direction: Direction,
         flags: i32,
@@ -86,23 +64,19 @@ impl Socket {
         if flags & zmq::DONTWAIT != 0 {
             return attempt(flags);
         }
-        if direction == Direction::Send && self.in_message.get() {
-            return self.drive_waiting(direction, flags, Tried::No, attempt);
-        }
         match attempt(flags | zmq::DONTWAIT) {
-            Err(zmq::Error::EAGAIN) => self.drive_waiting(direction, flags, Tried::Once, attempt),
+            Err(zmq::Error::EAGAIN) => self.drive_after_eagain(direction, flags, attempt),
             done => done,
         }
     }
 
-    /// [`drive`](Socket::drive) for a call that may have to wait: the blocking call outside
-    /// any coroutine, the readiness rule in one.
+    /// [`drive`](Socket::drive) once its first try returned `EAGAIN`: the blocking call
+    /// outside any coroutine, the readiness rule in one.
     #[inline(never)]
-    fn drive_waiting<T>(
+    fn drive_after_eagain<T>(
         &self,
         direction: Direction,
         flags: i32,
-        tried: Tried,
         mut attempt: impl FnMut(i32) -> Result<T>,
     ) -> Result<T> {
         let Some(scheduler) = sched::current() else {
@@ -112,11 +86,74 @@ impl Socket {
             socket: self,
             scheduler,
         };
-        let attempt = || attempt(flags | zmq::DONTWAIT);
-        match tried {
-            Tried::No => readiness::wait_until_done(&target, direction, attempt),
-            Tried::Once => readiness::wait_after_eagain(&target, direction, attempt),
+        readiness::wait_after_eagain(&target, direction, || attempt(flags | zmq::DONTWAIT))
+    }
+
+    /// [`drive`](Socket::drive) for a send (`attempt` sends one part), which also keeps
+    /// [`Socket::in_message`]: a part that continues a message goes to
+    /// [`continue_message`](Socket::continue_message).
+    #[inline]
+    pub(super) fn drive_send(
+        &self,
+        flags: i32,
+        attempt: impl FnMut(i32) -> Result<()>,
+    ) -> Result<()> {
+        let done = if self.in_message.get() && flags & zmq::DONTWAIT == 0 {
+            self.continue_message(flags, attempt)
+        } else {
+            self.drive(Direction::Send, flags, attempt)
+        };
+        if done.is_ok() {
+            self.in_message.set(flags & zmq::SNDMORE != 0);
         }
+        done
+    }
+
+    /// Sends a part that continues a message, as libzmq's blocking send would.
+    ///
+    /// A load-balancing socket (PUSH, DEALER, REQ) whose pipe ends half-way through a message
+    /// refuses the rest of it (`lb.cpp` returns -2); libzmq's blocking send then drops the
+    /// part and reports success, its non-blocking send reports `EAGAIN` (and the balancer
+    /// starts over, so a retry would send the part as a message of its own). The high-water
+    /// mark counts whole messages and never refuses a continuation, so for these sockets an
+    /// `EAGAIN` here is that refusal: in a coroutine the part is dropped as libzmq drops it
+    /// (unless `SNDTIMEO` is 0, where libzmq's blocking send returns `EAGAIN` too). Outside
+    /// any coroutine the blocking call itself runs, with no try first.
+    #[inline(never)]
+    fn continue_message(
+        &self,
+        flags: i32,
+        mut attempt: impl FnMut(i32) -> Result<()>,
+    ) -> Result<()> {
+        let Some(scheduler) = sched::current() else {
+            return attempt(flags);
+        };
+        let target = InCoroutine {
+            socket: self,
+            scheduler,
+        };
+        match attempt(flags | zmq::DONTWAIT) {
+            Err(zmq::Error::EAGAIN) if self.drops_cut_messages()? => {
+                log::debug!("zmqloop: a message lost its pipe half-way; its rest is dropped");
+                Ok(())
+            }
+            Err(zmq::Error::EAGAIN) => {
+                readiness::wait_after_eagain(&target, Direction::Send, || {
+                    attempt(flags | zmq::DONTWAIT)
+                })
+            }
+            done => done,
+        }
+    }
+
+    /// Whether libzmq's blocking send on this socket drops the rest of a message whose pipe
+    /// ended half-way (see [`continue_message`](Socket::continue_message)).
+    fn drops_cut_messages(&self) -> Result<bool> {
+        let balances = matches!(
+            self.inner.get_socket_type()?,
+            zmq::PUSH | zmq::DEALER | zmq::REQ
+        );
+        Ok(balances && self.inner.get_sndtimeo()? != 0)
     }
 
     /// `Socket::poll` in a coroutine: 1 once `ZMQ_EVENTS` shows one of `events`, 0 after
@@ -146,7 +183,7 @@ mod tests {
     fn flags_tried(socket: &Socket, flags: i32) -> Vec<i32> {
         let tried = RefCell::new(Vec::new());
         socket
-            .drive(Direction::Send, flags, |flags| {
+            .drive_send(flags, |flags| {
                 tried.borrow_mut().push(flags);
                 if flags & zmq::DONTWAIT != 0 {
                     Err(zmq::Error::EAGAIN)
