@@ -78,16 +78,21 @@ async fn serve(
 }
 
 async fn client(mut dealer: tmq::dealer::Dealer, requests: usize, parked: Arc<AtomicUsize>) {
-    dealer.send(vec![REQUEST.to_vec()]).await.expect("send");
+    dealer.send(request()).await.expect("send");
     parked.fetch_add(1, Ordering::SeqCst);
     for sent in 1..=requests {
         let reply = dealer.next().await.expect("a reply").expect("recv");
         assert_eq!(reply.len(), 1);
         assert_eq!(&reply[0][..], &REQUEST[..], "the echo of a request");
         if sent < requests {
-            dealer.send(vec![REQUEST.to_vec()]).await.expect("send");
+            dealer.send(request()).await.expect("send");
         }
     }
+}
+
+/// A request: one frame made from [`REQUEST`], as the zmqloop sides make it.
+fn request() -> tmq::Multipart {
+    tmq::Multipart::from(vec![zmq::Message::from(&REQUEST[..])])
 }
 
 async fn echo(router: tmq::router::Router, total: usize) {
