@@ -125,23 +125,15 @@ impl Socket {
         flags: i32,
         mut attempt: impl FnMut(i32) -> Result<()>,
     ) -> Result<()> {
-        let Some(scheduler) = sched::current() else {
+        if sched::current().is_none() {
             return attempt(flags);
-        };
-        let target = InCoroutine {
-            socket: self,
-            scheduler,
-        };
+        }
         match attempt(flags | zmq::DONTWAIT) {
             Err(zmq::Error::EAGAIN) if self.drops_cut_messages()? => {
                 log::debug!("zmqloop: a message lost its pipe half-way; its rest is dropped");
                 Ok(())
             }
-            Err(zmq::Error::EAGAIN) => {
-                readiness::wait_after_eagain(&target, Direction::Send, || {
-                    attempt(flags | zmq::DONTWAIT)
-                })
-            }
+            Err(zmq::Error::EAGAIN) => self.drive_after_eagain(Direction::Send, flags, attempt),
             done => done,
         }
     }
