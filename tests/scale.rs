@@ -1,5 +1,6 @@
 //! Scale and mixing on one may worker: 1000 coroutine clients against one server, and a green
-//! socket used from a plain thread talking to one in a coroutine. (Socket churn without fd
+//! socket used from a plain thread talking to one in a coroutine; the scale benchmark's green
+//! sides (`zmqloop_fixtures::scale`) answering every request. (Socket churn without fd
 //! leaks is `socket_churn.rs`, alone in its binary because it counts the process's fds.)
 
 mod common;
@@ -74,4 +75,28 @@ fn plain_thread_client_against_a_coroutine_server() {
         assert_eq!(req.recv_string(0).unwrap().unwrap(), (n + 1).to_string());
     }
     join(server);
+}
+
+#[test]
+fn the_scale_benchmark_s_green_sides_answer_every_request() {
+    use zmqloop_fixtures::scale::{self, Config, Side, Transport};
+    common::init();
+    common::on_thread(common::LIMIT, || {
+        for transport in [Transport::Inproc, Transport::Tcp] {
+            // may keeps the one worker of this binary (`common::init`); two hubs on the hubs side.
+            for (side, workers) in [(Side::May, 1), (Side::Hub, 1), (Side::Hubs, 2)] {
+                let config = Config {
+                    clients: 200,
+                    requests: 5,
+                    transport,
+                    workers,
+                    io_threads: 1,
+                    teardown: true,
+                };
+                // Each client checks every echo; the run returns once every reply is in.
+                let report = scale::run(side, &config);
+                assert_eq!(report.requests, 1000, "{side:?} over {transport:?}");
+            }
+        }
+    });
 }

@@ -4,7 +4,8 @@
 //! ```text
 //! cargo run --release -p zmqloop-peers --example scale -- \
 //!     [--clients 10000[,1000,...]] [--reqs 10] [--transport inproc|tcp] \
-//!     [--side all|blocking,may,hub,tmq] [--rounds 3] [--workers 2] [--csv FILE]
+//!     [--side all|blocking,may,hub,hubs,tmq] [--rounds 3] [--workers 2] [--io-threads 1] \
+//!     [--csv FILE]
 //! ```
 //!
 //! Each (clients, side) run is a child process of this one, so that each side's peak resident
@@ -16,7 +17,8 @@
 //!
 //! Sides: `blocking` (a thread per client, 64 KiB stacks), `may` (a coroutine per client via
 //! `zmqloop::green::spawn`, `--workers` unpinned workers, may's defaults otherwise), `hub` (a
-//! task per client on one thread), `tmq` (a tokio task per client, `--workers` workers).
+//! task per client on one thread), `hubs` (`--workers` threads, each running a hub with its
+//! share of the clients; the echo on the first), `tmq` (a tokio task per client, `--workers` workers).
 
 use std::io::Write;
 use std::process::Command;
@@ -28,10 +30,11 @@ use zmqloop_fixtures::scale::{self, Config, Report, Side, Transport};
 #[global_allocator]
 static ALLOCATOR: CountingAlloc = CountingAlloc;
 
-const SIDES: [&str; 4] = ["blocking", "may", "hub", "tmq"];
+const SIDES: [&str; 5] = ["blocking", "may", "hub", "hubs", "tmq"];
 
 const USAGE: &str = "usage: scale [--clients N[,N...]] [--reqs N] [--transport inproc|tcp] \
-                     [--side all|blocking,may,hub,tmq] [--rounds N] [--workers N] [--csv FILE]";
+                     [--side all|blocking,may,hub,hubs,tmq] [--rounds N] [--workers N] [--io-threads N] \
+                     [--csv FILE]";
 
 /// The command line.
 struct Options {
@@ -41,6 +44,8 @@ struct Options {
     sides: Vec<String>,
     rounds: usize,
     workers: usize,
+    /// libzmq's I/O threads, the same on every side.
+    io_threads: usize,
     csv: Option<String>,
     /// Run one side once, in this process, and print its [`Report`] as one line.
     child: bool,
@@ -54,6 +59,7 @@ fn parse() -> Options {
         sides: SIDES.iter().map(|s| s.to_string()).collect(),
         rounds: 3,
         workers: 2,
+        io_threads: 1,
         csv: None,
         child: false,
     };
@@ -75,6 +81,7 @@ fn parse() -> Options {
             "--reqs" => options.requests = number(&value),
             "--rounds" => options.rounds = number(&value).max(1),
             "--workers" => options.workers = number(&value).max(1),
+            "--io-threads" => options.io_threads = number(&value).max(1),
             "--csv" => options.csv = Some(value),
             "--transport" => {
                 options.transport = match value.as_str() {
@@ -108,13 +115,15 @@ fn main() {
             clients: options.clients[0],
             requests: options.requests,
             transport: options.transport,
-            may_workers: options.workers,
+            workers: options.workers,
+            io_threads: i32::try_from(options.io_threads).unwrap_or_else(|_| fail("--io-threads")),
             teardown: false, // the process exits right after the run
         };
         let report = match options.sides[0].as_str() {
             "blocking" => scale::run(Side::Blocking, &config),
             "may" => scale::run(Side::May, &config),
             "hub" => scale::run(Side::Hub, &config),
+            "hubs" => scale::run(Side::Hubs, &config),
             _ => zmqloop_peers::tmq_side::run(&config),
         };
         println!("{}", encode(&report));
@@ -134,8 +143,9 @@ fn compare(options: &Options, clients: usize) {
         Transport::Tcp => "tcp",
     };
     println!(
-        "\n{clients} clients x {} requests of 16 B over {transport}, {} rounds, {} workers",
-        options.requests, options.rounds, options.workers
+        "\n{clients} clients x {} requests of 16 B over {transport}, {} rounds, {} workers, \
+         {} libzmq I/O threads",
+        options.requests, options.rounds, options.workers, options.io_threads
     );
     let mut reports: Vec<Vec<Report>> = vec![Vec::new(); options.sides.len()];
     for round in 0..options.rounds {
@@ -202,7 +212,8 @@ fn compare(options: &Options, clients: usize) {
         );
         if let Some(path) = &options.csv {
             let line = format!(
-                "{clients},{transport},{side},{rate:.0},{low:.0},{high:.0},{peak:.0},{setup:.3},{z:.2},{s:.2},{h:.2},{cpu:.2}\n"
+                "{clients},{transport},{side},{rate:.0},{low:.0},{high:.0},{peak:.0},{setup:.3},{z:.2},{s:.2},{h:.2},{cpu:.2},{}\n",
+                options.io_threads
             );
             append(path, &line);
         }
@@ -216,7 +227,7 @@ fn append(path: &str, line: &str) {
         .open(path)
         .unwrap_or_else(|err| fail(&format!("--csv {path}: {err}")));
     if file.metadata().map(|m| m.len() == 0).unwrap_or(false) {
-        let header = "clients,transport,side,rate,rate_low,rate_high,peak_rss_kib,setup_s,libzmq_kib,stack_kib,heap_kib,cpu_us_per_req\n";
+        let header = "clients,transport,side,rate,rate_low,rate_high,peak_rss_kib,setup_s,libzmq_kib,stack_kib,heap_kib,cpu_us_per_req,io_threads\n";
         file.write_all(header.as_bytes()).expect("csv header");
     }
     file.write_all(line.as_bytes()).expect("csv line");
@@ -248,6 +259,7 @@ fn run_child(options: &Options, side: &str, clients: usize) -> Result<Report, St
         .args(["--clients", &clients.to_string()])
         .args(["--reqs", &options.requests.to_string()])
         .args(["--workers", &options.workers.to_string()])
+        .args(["--io-threads", &options.io_threads.to_string()])
         .output()
         .map_err(|err| err.to_string())?;
     let stdout = String::from_utf8_lossy(&output.stdout);

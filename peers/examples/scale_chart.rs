@@ -15,12 +15,17 @@ use plotters::prelude::*;
 /// One CSV line: (clients, side) -> (req/s, peak RSS in MB).
 type Points = BTreeMap<String, BTreeMap<u64, (f64, f64)>>;
 
-const COLORS: [RGBColor; 4] = [
-    RGBColor(0x55, 0x55, 0x55), // blocking
-    RGBColor(0x1f, 0x77, 0xb4), // may
-    RGBColor(0x2c, 0xa0, 0x2c), // hub
-    RGBColor(0xd6, 0x27, 0x28), // tmq
-];
+/// Each side's line colour, by the side's name in the CSV (grey for a side not listed).
+fn color(side: &str) -> RGBColor {
+    match side {
+        "blocking" => RGBColor(0x55, 0x55, 0x55),
+        "may" => RGBColor(0x1f, 0x77, 0xb4),
+        "hub" => RGBColor(0x2c, 0xa0, 0x2c),
+        "hubs" => RGBColor(0x94, 0x67, 0xbd),
+        "tmq" => RGBColor(0xd6, 0x27, 0x28),
+        _ => RGBColor(0xaa, 0xaa, 0xaa),
+    }
+}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut csv = "docs/scale.csv".to_string();
@@ -100,8 +105,8 @@ fn draw(points: &Points, out: &str, transport: &str) -> Result<(), Box<dyn std::
             .x_labels(6)
             .y_labels(6)
             .draw()?;
-        for (index, (side, by_clients)) in points.iter().enumerate() {
-            let color = COLORS[index % COLORS.len()];
+        for (side, by_clients) in points.iter() {
+            let color = color(side);
             let series = by_clients
                 .iter()
                 .map(|(&clients, values)| (clients, if which == 0 { values.0 } else { values.1 }));

@@ -9,18 +9,18 @@ use futures::{SinkExt, StreamExt};
 use tmq::FromZmqSocket;
 use zmqloop_fixtures::scale::{Config, Phases, RawContext, Report, REQUEST};
 
-/// Runs the scale scenario on tokio with `config.may_workers` worker threads.
+/// Runs the scale scenario on tokio with `config.workers` worker threads.
 ///
 /// # Panics
 /// If the runtime or a socket cannot be made, or a reply is wrong.
 pub fn run(config: &Config) -> Report {
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(config.may_workers)
+        .worker_threads(config.workers)
         .enable_all()
         .build()
         .expect("tokio runtime");
     let mut phases = Phases::start(config.clients);
-    let ctx = RawContext::new(config.clients + 64);
+    let ctx = RawContext::new(config.clients + 64, config.io_threads);
     let router = ctx.socket(zmq::ROUTER);
     router.set_linger(0).expect("linger");
     router.set_backlog(10_000).expect("backlog");
