@@ -10,10 +10,11 @@
 //!
 //! Each (clients, side) run is a child process of this one, so that each side's peak resident
 //! memory is its own; rounds alternate the order of the sides. Printed per side: the median
-//! req/s over the rounds (and its range), its ratio to tmq and to blocking, the median setup
-//! time, peak RSS, and the memory per client split into what libzmq holds, stacks (resident
-//! memory beyond the heap) and the Rust heap (the scheduler's task and zmqloop's
-//! registration). `--csv` appends one line per (clients, side) for `scale_chart`.
+//! req/s over the rounds (and its range), its ratio to tmq and to blocking (the median over the
+//! rounds of the ratio within each round, which a machine's drift between rounds does not
+//! move), the median setup time, peak RSS, and the memory per client split into what libzmq
+//! holds, stacks (resident memory beyond the heap) and the Rust heap (the scheduler's task and
+//! zmqloop's registration). `--csv` appends one line per (clients, side) for `scale_chart`.
 //!
 //! Sides: `blocking` (a thread per client, 64 KiB stacks), `may` (a coroutine per client via
 //! `zmqloop::green::spawn`, `--workers` unpinned workers, may's defaults otherwise), `hub` (a
@@ -147,24 +148,28 @@ fn compare(options: &Options, clients: usize) {
          {} libzmq I/O threads",
         options.requests, options.rounds, options.workers, options.io_threads
     );
-    let mut reports: Vec<Vec<Report>> = vec![Vec::new(); options.sides.len()];
+    // by_round[side][round]: `None` where that side's run failed.
+    let mut by_round: Vec<Vec<Option<Report>>> = vec![Vec::new(); options.sides.len()];
     for round in 0..options.rounds {
         for turn in 0..options.sides.len() {
             let index = (turn + round) % options.sides.len(); // a different order each round
-            match run_child(options, &options.sides[index], clients) {
-                Ok(report) => reports[index].push(report),
-                Err(why) => eprintln!("  {} failed in round {round}: {why}", options.sides[index]),
-            }
+            let report = run_child(options, &options.sides[index], clients)
+                .map_err(|why| {
+                    eprintln!("  {} failed in round {round}: {why}", options.sides[index])
+                })
+                .ok();
+            by_round[index].push(report);
         }
     }
-    let rate_of = |side: &str| {
-        options
-            .sides
-            .iter()
-            .position(|s| s == side)
-            .and_then(|i| median(reports[i].iter().map(Report::rate)))
+    let reports: Vec<Vec<Report>> = by_round
+        .iter()
+        .map(|rounds| rounds.iter().flatten().copied().collect())
+        .collect();
+    let rounds_of = |side: &str| {
+        let index = options.sides.iter().position(|s| s == side)?;
+        Some(&by_round[index])
     };
-    let (tmq, blocking) = (rate_of("tmq"), rate_of("blocking"));
+    let (tmq, blocking) = (rounds_of("tmq"), rounds_of("blocking"));
     println!(
         "{:<9} {:>10} {:>17} {:>7} {:>8} {:>8} {:>9} {:>9} {:>18}",
         "side",
@@ -177,7 +182,7 @@ fn compare(options: &Options, clients: usize) {
         "peak RSS",
         "KiB/client z|s|h"
     );
-    for (side, runs) in options.sides.iter().zip(&reports) {
+    for ((side, runs), rounds) in options.sides.iter().zip(&reports).zip(&by_round) {
         let Some(rate) = median(runs.iter().map(Report::rate)) else {
             println!("{side:<9} (no run finished)");
             continue;
@@ -186,7 +191,12 @@ fn compare(options: &Options, clients: usize) {
             .iter()
             .map(Report::rate)
             .fold((f64::MAX, 0f64), |(l, h), r| (l.min(r), h.max(r)));
-        let ratio = |to: Option<f64>| to.map_or("-".into(), |to| format!("{:.2}", rate / to));
+        // The median of the ratios within each round: the two runs of a round are close in
+        // time, so a machine that speeds up or slows down between rounds moves both.
+        let ratio = |to: Option<&Vec<Option<Report>>>| {
+            to.and_then(|to| median(paired_ratios(rounds, to)))
+                .map_or("-".into(), |ratio| format!("{ratio:.2}"))
+        };
         let peak = median(runs.iter().map(|r| r.peak_rss_kib as f64)).unwrap_or(0.0);
         let setup = median(runs.iter().map(|r| r.setup.as_secs_f64())).unwrap_or(0.0);
         let per = |f: fn(&Report) -> f64| median(runs.iter().map(f)).unwrap_or(0.0);
@@ -218,6 +228,17 @@ fn compare(options: &Options, clients: usize) {
             append(path, &line);
         }
     }
+}
+
+/// `side`'s rate over `to`'s in each round both finished.
+fn paired_ratios<'a>(
+    side: &'a [Option<Report>],
+    to: &'a [Option<Report>],
+) -> impl Iterator<Item = f64> + 'a {
+    side.iter().zip(to).filter_map(|pair| match pair {
+        (Some(side), Some(to)) => Some(side.rate() / to.rate()),
+        _ => None,
+    })
 }
 
 fn append(path: &str, line: &str) {
