@@ -93,9 +93,10 @@ fn the_scale_benchmark_s_green_sides_answer_every_request() {
                     io_threads: 1,
                     teardown: true,
                 };
-                // Each client checks every echo; the run returns once every reply is in.
-                let report = scale::run(side, &config);
-                assert_eq!(report.requests, 1000, "{side:?} over {transport:?}");
+                // Each client asserts every echo, and a client's panic (or a missing reply,
+                // which makes the run hang past the limit) fails the run: it returns only
+                // once every client has had all its replies.
+                scale::run(side, &config);
             }
         }
     });

@@ -19,7 +19,8 @@
 //! Sides: `blocking` (a thread per client, 64 KiB stacks), `may` (a coroutine per client via
 //! `zmqloop::green::spawn`, `--workers` unpinned workers, may's defaults otherwise), `hub` (a
 //! task per client on one thread), `hubs` (`--workers` threads, each running a hub with its
-//! share of the clients; the echo on the first), `tmq` (a tokio task per client, `--workers` workers).
+//! share of the clients; the echo on the first), `tmq` (a tokio task per client, `--workers`
+//! workers).
 
 use std::io::Write;
 use std::process::Command;
@@ -34,8 +35,8 @@ static ALLOCATOR: CountingAlloc = CountingAlloc;
 const SIDES: [&str; 5] = ["blocking", "may", "hub", "hubs", "tmq"];
 
 const USAGE: &str = "usage: scale [--clients N[,N...]] [--reqs N] [--transport inproc|tcp] \
-                     [--side all|blocking,may,hub,hubs,tmq] [--rounds N] [--workers N] [--io-threads N] \
-                     [--csv FILE]";
+                     [--side all|blocking,may,hub,hubs,tmq] [--rounds N] [--workers N] \
+                     [--io-threads N] [--csv FILE]";
 
 /// The command line.
 struct Options {
@@ -139,35 +140,16 @@ fn main() {
 
 /// Runs every side `rounds` times at `clients` clients and prints (and appends) the medians.
 fn compare(options: &Options, clients: usize) {
-    let transport = match options.transport {
-        Transport::Inproc => "inproc",
-        Transport::Tcp => "tcp",
-    };
+    let transport = transport_name(options.transport);
     println!(
         "\n{clients} clients x {} requests of 16 B over {transport}, {} rounds, {} workers, \
          {} libzmq I/O threads",
         options.requests, options.rounds, options.workers, options.io_threads
     );
-    // by_round[side][round]: `None` where that side's run failed.
-    let mut by_round: Vec<Vec<Option<Report>>> = vec![Vec::new(); options.sides.len()];
-    for round in 0..options.rounds {
-        for turn in 0..options.sides.len() {
-            let index = (turn + round) % options.sides.len(); // a different order each round
-            let report = run_child(options, &options.sides[index], clients)
-                .map_err(|why| {
-                    eprintln!("  {} failed in round {round}: {why}", options.sides[index])
-                })
-                .ok();
-            by_round[index].push(report);
-        }
-    }
-    let reports: Vec<Vec<Report>> = by_round
-        .iter()
-        .map(|rounds| rounds.iter().flatten().copied().collect())
-        .collect();
+    let by_round = run_rounds(options, clients);
     let rounds_of = |side: &str| {
         let index = options.sides.iter().position(|s| s == side)?;
-        Some(&by_round[index])
+        Some(by_round[index].as_slice())
     };
     let (tmq, blocking) = (rounds_of("tmq"), rounds_of("blocking"));
     println!(
@@ -182,51 +164,130 @@ fn compare(options: &Options, clients: usize) {
         "peak RSS",
         "KiB/client z|s|h"
     );
-    for ((side, runs), rounds) in options.sides.iter().zip(&reports).zip(&by_round) {
-        let Some(rate) = median(runs.iter().map(Report::rate)) else {
+    for (side, rounds) in options.sides.iter().zip(&by_round) {
+        let Some(summary) = Summary::of(rounds, tmq, blocking) else {
             println!("{side:<9} (no run finished)");
             continue;
         };
-        let (low, high) = runs
-            .iter()
-            .map(Report::rate)
-            .fold((f64::MAX, 0f64), |(l, h), r| (l.min(r), h.max(r)));
-        // The median of the ratios within each round: the two runs of a round are close in
-        // time, so a machine that speeds up or slows down between rounds moves both.
-        let ratio = |to: Option<&Vec<Option<Report>>>| {
-            to.and_then(|to| median(paired_ratios(rounds, to)))
-                .map_or("-".into(), |ratio| format!("{ratio:.2}"))
-        };
-        let peak = median(runs.iter().map(|r| r.peak_rss_kib as f64)).unwrap_or(0.0);
-        let setup = median(runs.iter().map(|r| r.setup.as_secs_f64())).unwrap_or(0.0);
-        let per = |f: fn(&Report) -> f64| median(runs.iter().map(f)).unwrap_or(0.0);
-        let (z, s, h) = (
-            per(|r| r.libzmq_kib),
-            per(|r| r.stack_kib),
-            per(|r| r.heap_kib),
-        );
-        let cpu = per(Report::cpu_us_per_request);
-        println!(
-            "{side:<9} {:>9.0}k {:>8.0}k-{:>6.0}k {:>7} {:>8} {:>6.1}us {:>8.2}s {:>7.0}MB {:>6.1}|{:>4.1}|{:>4.1}",
-            rate / 1e3,
-            low / 1e3,
-            high / 1e3,
-            ratio(tmq),
-            ratio(blocking),
-            cpu,
-            setup,
-            peak / 1024.0,
-            z,
-            s,
-            h
-        );
+        println!("{side:<9} {}", summary.row());
         if let Some(path) = &options.csv {
-            let line = format!(
-                "{clients},{transport},{side},{rate:.0},{low:.0},{high:.0},{peak:.0},{setup:.3},{z:.2},{s:.2},{h:.2},{cpu:.2},{}\n",
-                options.io_threads
-            );
-            append(path, &line);
+            let prefix = format!("{clients},{transport},{side}");
+            append(path, &summary.csv_line(&prefix, options.io_threads));
         }
+    }
+}
+
+/// Every side's reports, by round: `by_round[side][round]`, `None` where that run failed.
+fn run_rounds(options: &Options, clients: usize) -> Vec<Vec<Option<Report>>> {
+    let mut by_round: Vec<Vec<Option<Report>>> = vec![Vec::new(); options.sides.len()];
+    for round in 0..options.rounds {
+        for turn in 0..options.sides.len() {
+            let index = (turn + round) % options.sides.len(); // a different order each round
+            let side = &options.sides[index];
+            let report = run_child(options, side, clients)
+                .map_err(|why| eprintln!("  {side} failed in round {round}: {why}"))
+                .ok();
+            by_round[index].push(report);
+        }
+    }
+    by_round
+}
+
+/// One side's figures over the rounds of one client count.
+struct Summary {
+    /// Median req/s.
+    rate: f64,
+    /// Lowest req/s of a round.
+    low: f64,
+    /// Highest req/s of a round.
+    high: f64,
+    /// The median over the rounds of the rate's ratio to tmq's within each round: the two
+    /// runs of a round are close in time, so a machine that speeds up or slows down between
+    /// rounds moves both. `None` if tmq did not run.
+    to_tmq: Option<f64>,
+    /// The same against blocking threads.
+    to_blocking: Option<f64>,
+    /// Median CPU time per request (all threads), in us.
+    cpu: f64,
+    /// Median setup time, in seconds.
+    setup: f64,
+    /// Median peak resident memory, in KiB.
+    peak: f64,
+    /// Median KiB per client that libzmq holds.
+    libzmq: f64,
+    /// Median KiB per client of stacks (resident memory beyond the counted heap).
+    stack: f64,
+    /// Median KiB per client of the Rust heap.
+    heap: f64,
+}
+
+impl Summary {
+    /// The summary of `rounds` (`None` if no run finished), ratios against the rounds of
+    /// tmq and blocking where those sides ran.
+    fn of(
+        rounds: &[Option<Report>],
+        tmq: Option<&[Option<Report>]>,
+        blocking: Option<&[Option<Report>]>,
+    ) -> Option<Summary> {
+        let runs: Vec<Report> = rounds.iter().flatten().copied().collect();
+        let per = |f: &dyn Fn(&Report) -> f64| median(runs.iter().map(f));
+        let ratio = |to: Option<&[Option<Report>]>| median(paired_ratios(rounds, to?));
+        Some(Summary {
+            rate: per(&Report::rate)?,
+            low: runs.iter().map(Report::rate).fold(f64::MAX, f64::min),
+            high: runs.iter().map(Report::rate).fold(0.0, f64::max),
+            to_tmq: ratio(tmq),
+            to_blocking: ratio(blocking),
+            cpu: per(&Report::cpu_us_per_request)?,
+            setup: per(&|r| r.setup.as_secs_f64())?,
+            peak: per(&|r| r.peak_rss_kib as f64)?,
+            libzmq: per(&|r| r.libzmq_kib)?,
+            stack: per(&|r| r.stack_kib)?,
+            heap: per(&|r| r.heap_kib)?,
+        })
+    }
+
+    /// The printed row, after the side's name.
+    fn row(&self) -> String {
+        let ratio = |r: Option<f64>| r.map_or("-".into(), |r| format!("{r:.2}"));
+        format!(
+            "{:>9.0}k {:>8.0}k-{:>6.0}k {:>7} {:>8} {:>6.1}us {:>8.2}s {:>7.0}MB \
+             {:>6.1}|{:>4.1}|{:>4.1}",
+            self.rate / 1e3,
+            self.low / 1e3,
+            self.high / 1e3,
+            ratio(self.to_tmq),
+            ratio(self.to_blocking),
+            self.cpu,
+            self.setup,
+            self.peak / 1024.0,
+            self.libzmq,
+            self.stack,
+            self.heap
+        )
+    }
+
+    /// The CSV line: `prefix` (clients, transport, side), then the columns of [`CSV_HEADER`].
+    fn csv_line(&self, prefix: &str, io_threads: usize) -> String {
+        format!(
+            "{prefix},{:.0},{:.0},{:.0},{:.0},{:.3},{:.2},{:.2},{:.2},{:.2},{io_threads}\n",
+            self.rate,
+            self.low,
+            self.high,
+            self.peak,
+            self.setup,
+            self.libzmq,
+            self.stack,
+            self.heap,
+            self.cpu
+        )
+    }
+}
+
+fn transport_name(transport: Transport) -> &'static str {
+    match transport {
+        Transport::Inproc => "inproc",
+        Transport::Tcp => "tcp",
     }
 }
 
@@ -241,6 +302,10 @@ fn paired_ratios<'a>(
     })
 }
 
+/// The columns of `--csv`, which `scale_chart` reads.
+const CSV_HEADER: &str = "clients,transport,side,rate,rate_low,rate_high,peak_rss_kib,setup_s,\
+                          libzmq_kib,stack_kib,heap_kib,cpu_us_per_req,io_threads\n";
+
 fn append(path: &str, line: &str) {
     let mut file = std::fs::OpenOptions::new()
         .create(true)
@@ -248,8 +313,7 @@ fn append(path: &str, line: &str) {
         .open(path)
         .unwrap_or_else(|err| fail(&format!("--csv {path}: {err}")));
     if file.metadata().map(|m| m.len() == 0).unwrap_or(false) {
-        let header = "clients,transport,side,rate,rate_low,rate_high,peak_rss_kib,setup_s,libzmq_kib,stack_kib,heap_kib,cpu_us_per_req,io_threads\n";
-        file.write_all(header.as_bytes()).expect("csv header");
+        file.write_all(CSV_HEADER.as_bytes()).expect("csv header");
     }
     file.write_all(line.as_bytes()).expect("csv line");
 }
@@ -270,10 +334,7 @@ fn median(values: impl Iterator<Item = f64>) -> Option<f64> {
 
 /// Runs one side once in a child process of this executable.
 fn run_child(options: &Options, side: &str, clients: usize) -> Result<Report, String> {
-    let transport = match options.transport {
-        Transport::Inproc => "inproc",
-        Transport::Tcp => "tcp",
-    };
+    let transport = transport_name(options.transport);
     let exe = std::env::current_exe().map_err(|err| err.to_string())?;
     let output = Command::new(exe)
         .args(["--child", "--side", side, "--transport", transport])

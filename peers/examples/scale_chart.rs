@@ -1,12 +1,14 @@
 //! Draws the CSV of `scale --csv` as an SVG: req/s (left) and peak resident memory (right)
-//! against the number of clients, one line per side, for one transport.
+//! against the number of clients, one line per side, for one transport and one count of libzmq
+//! I/O threads.
 //!
 //! ```text
 //! cargo run --release -p zmqloop-peers --example scale_chart -- \
-//!     [--csv docs/scale.csv] [--out docs/scale.svg] [--transport inproc]
+//!     [--csv docs/scale.csv] [--out docs/scale.svg] [--transport inproc] [--io-threads 1]
 //! ```
 //!
-//! When the CSV holds several lines for the same (clients, side), the last one counts.
+//! When the CSV holds several lines for the same (clients, side), the last one counts. A line
+//! without the `io_threads` column (older CSVs) counts as one I/O thread.
 
 use std::collections::BTreeMap;
 
@@ -31,6 +33,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut csv = "docs/scale.csv".to_string();
     let mut out = "docs/scale.svg".to_string();
     let mut transport = "inproc".to_string();
+    let mut io_threads = "1".to_string();
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let value = args.next().ok_or(format!("{flag} needs a value"))?;
@@ -38,20 +41,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--csv" => csv = value,
             "--out" => out = value,
             "--transport" => transport = value,
+            "--io-threads" => io_threads = value,
             other => return Err(format!("unknown option {other}").into()),
         }
     }
-    let points = read(&csv, &transport)?;
+    let points = read(&csv, &transport, &io_threads)?;
     draw(&points, &out, &transport)?;
     println!("wrote {out}");
     Ok(())
 }
 
-fn read(path: &str, transport: &str) -> Result<Points, Box<dyn std::error::Error>> {
+fn read(
+    path: &str,
+    transport: &str,
+    io_threads: &str,
+) -> Result<Points, Box<dyn std::error::Error>> {
     let mut points = Points::new();
     for line in std::fs::read_to_string(path)?.lines().skip(1) {
         let fields: Vec<&str> = line.split(',').collect();
-        if fields.len() < 7 || fields[1] != transport {
+        let line_io_threads = fields.get(12).copied().unwrap_or("1");
+        if fields.len() < 7 || fields[1] != transport || line_io_threads != io_threads {
             continue;
         }
         let clients: u64 = fields[0].parse()?;
@@ -63,7 +72,7 @@ fn read(path: &str, transport: &str) -> Result<Points, Box<dyn std::error::Error
             .insert(clients, (rate / 1e3, peak_mb));
     }
     if points.is_empty() {
-        return Err(format!("no {transport} lines in {path}").into());
+        return Err(format!("no {transport} lines with {io_threads} I/O threads in {path}").into());
     }
     Ok(points)
 }
