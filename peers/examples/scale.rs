@@ -133,13 +133,20 @@ fn main() {
         // be torn down one by one.
         std::process::exit(0);
     }
-    for &clients in &options.clients {
-        compare(&options, clients);
+    let failed: usize = options
+        .clients
+        .iter()
+        .map(|&clients| compare(&options, clients))
+        .sum();
+    if failed > 0 {
+        eprintln!("scale: {failed} runs failed (their errors are above)");
+        std::process::exit(1);
     }
 }
 
-/// Runs every side `rounds` times at `clients` clients and prints (and appends) the medians.
-fn compare(options: &Options, clients: usize) {
+/// Runs every side `rounds` times at `clients` clients and prints (and appends) the medians;
+/// returns how many runs failed.
+fn compare(options: &Options, clients: usize) -> usize {
     let transport = transport_name(options.transport);
     println!(
         "\n{clients} clients x {} requests of 16 B over {transport}, {} rounds, {} workers, \
@@ -175,6 +182,11 @@ fn compare(options: &Options, clients: usize) {
             append(path, &summary.csv_line(&prefix, options.io_threads));
         }
     }
+    by_round
+        .iter()
+        .flatten()
+        .filter(|run| run.is_none())
+        .count()
 }
 
 /// Every side's reports, by round: `by_round[side][round]`, `None` where that run failed.
