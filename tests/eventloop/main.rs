@@ -139,6 +139,30 @@ fn counting() -> (Rc<Cell<usize>>, impl Fn() + 'static) {
     })
 }
 
+/// Runs `ioloop` until nothing holds `socket` any more (checked every millisecond from inside
+/// the loop) and stops it then; fails the test if something still holds it after `limit`:
+/// for a stream that must let go of its socket.
+fn run_until_released<T: 'static>(ioloop: &IOLoop, socket: &std::rc::Weak<T>, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    let released = Rc::new(Cell::new(false));
+    let check = {
+        let (socket, released, stopper) = (socket.clone(), released.clone(), ioloop.clone());
+        zmqloop::eventloop::PeriodicCallback::new(ioloop, ms(1), move || {
+            released.set(socket.upgrade().is_none());
+            if released.get() || Instant::now() >= deadline {
+                stopper.stop();
+            }
+        })
+    };
+    check.start();
+    ioloop.start().unwrap();
+    check.stop();
+    assert!(
+        released.get(),
+        "the loop still holds the socket of a dropped stream after {limit:?}"
+    );
+}
+
 /// Stops `ioloop` after `delay` (an observation window for things that must NOT happen).
 fn stop_after(ioloop: &IOLoop, delay: Duration) {
     let stopper = ioloop.clone();
