@@ -25,7 +25,8 @@
 //!   unpinned workers and 1.19x with pinned ones.
 //! - **A coroutine pool that fills as coroutines finish** (may keeps up to 1000 finished
 //!   coroutines for reuse and creates all 1000 when it starts, 8 MB of stacks nobody asked
-//!   for). zmqloop starts may with an empty pool and lets it keep up to [`POOLED_COROUTINES`]:
+//!   for). zmqloop starts may with a pool of one (may reads 0 as "its default", 1000) and
+//!   lets it keep up to [`POOLED_COROUTINES`]:
 //!   a coroutine that finishes keeps its stack for the next spawn instead of unmapping it, an
 //!   `munmap` whose TLB shootdown costs every other core an interrupt. 10,000 clients of 10
 //!   requests each over inproc used 25-35% less CPU for the same work
@@ -110,7 +111,8 @@ fn apply_may_defaults() {
         let config = may::config();
         config.set_worker_pin(false);
         if config.get_pool_capacity() == MAY_DEFAULT_POOL_CAPACITY {
-            config.set_pool_capacity(0); // may fills its pool to this when it starts: empty
+            // may fills its pool to this when it starts; 0 would read as its default (1000).
+            config.set_pool_capacity(1);
             start_may();
             config.set_pool_capacity(POOLED_COROUTINES); // kept from now on, as they finish
         }
