@@ -86,11 +86,8 @@ fn parse() -> Options {
             "--io-threads" => options.io_threads = number(&value).max(1),
             "--csv" => options.csv = Some(value),
             "--transport" => {
-                options.transport = match value.as_str() {
-                    "inproc" => Transport::Inproc,
-                    "tcp" => Transport::Tcp,
-                    other => fail(&format!("--transport {other}")),
-                }
+                options.transport = Transport::from_name(&value)
+                    .unwrap_or_else(|| fail(&format!("--transport {value}")))
             }
             "--side" if value == "all" => {}
             "--side" => {
@@ -147,7 +144,7 @@ fn main() {
 /// Runs every side `rounds` times at `clients` clients and prints (and appends) the medians;
 /// returns how many runs failed.
 fn compare(options: &Options, clients: usize) -> usize {
-    let transport = transport_name(options.transport);
+    let transport = options.transport.name();
     println!(
         "\n{clients} clients x {} requests of 16 B over {transport}, {} rounds, {} workers, \
          {} libzmq I/O threads",
@@ -296,13 +293,6 @@ impl Summary {
     }
 }
 
-fn transport_name(transport: Transport) -> &'static str {
-    match transport {
-        Transport::Inproc => "inproc",
-        Transport::Tcp => "tcp",
-    }
-}
-
 /// `side`'s rate over `to`'s in each round both finished.
 fn paired_ratios<'a>(
     side: &'a [Option<Report>],
@@ -346,7 +336,7 @@ fn median(values: impl Iterator<Item = f64>) -> Option<f64> {
 
 /// Runs one side once in a child process of this executable.
 fn run_child(options: &Options, side: &str, clients: usize) -> Result<Report, String> {
-    let transport = transport_name(options.transport);
+    let transport = options.transport.name();
     let exe = std::env::current_exe().map_err(|err| err.to_string())?;
     let output = Command::new(exe)
         .args(["--child", "--side", side, "--transport", transport])
