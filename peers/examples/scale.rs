@@ -12,9 +12,10 @@
 //! memory is its own; rounds alternate the order of the sides. Printed per side: the median
 //! req/s over the rounds (and its range), its ratio to tmq and to blocking (the median over the
 //! rounds of the ratio within each round, which a machine's drift between rounds does not
-//! move), the median setup time, peak RSS, and the memory per client split into what libzmq
-//! holds, stacks (resident memory beyond the heap) and the Rust heap (the scheduler's task and
-//! zmqloop's registration). `--csv` appends one line per (clients, side) for `scale_chart`.
+//! move), the median CPU time per request and cores kept busy over the run, the median setup
+//! time, peak RSS, and the memory per client split into what libzmq holds, stacks (resident
+//! memory beyond the heap) and the Rust heap (the scheduler's task and zmqloop's registration).
+//! `--csv` appends one line per (clients, side) for `scale_chart`.
 //!
 //! Sides: `blocking` (a thread per client, 64 KiB stacks), `may` (a coroutine per client via
 //! `zmqloop::green::spawn`, `--workers` unpinned workers, may's defaults otherwise), `hub` (a
@@ -157,13 +158,14 @@ fn compare(options: &Options, clients: usize) -> usize {
     };
     let (tmq, blocking) = (rounds_of("tmq"), rounds_of("blocking"));
     println!(
-        "{:<9} {:>10} {:>17} {:>7} {:>8} {:>8} {:>9} {:>9} {:>18}",
+        "{:<9} {:>10} {:>17} {:>7} {:>8} {:>8} {:>6} {:>9} {:>9} {:>18}",
         "side",
         "req/s",
         "range",
         "/tmq",
         "/block",
         "CPU/req",
+        "cores",
         "setup",
         "peak RSS",
         "KiB/client z|s|h"
@@ -218,6 +220,8 @@ struct Summary {
     to_blocking: Option<f64>,
     /// Median CPU time per request (all threads), in us.
     cpu: f64,
+    /// Median number of cores kept busy over the run (CPU time over wall time).
+    cores: f64,
     /// Median setup time, in seconds.
     setup: f64,
     /// Median peak resident memory, in KiB.
@@ -248,6 +252,7 @@ impl Summary {
             to_tmq: ratio(tmq),
             to_blocking: ratio(blocking),
             cpu: per(&Report::cpu_us_per_request)?,
+            cores: per(&Report::cores_busy)?,
             setup: per(&|r| r.setup.as_secs_f64())?,
             peak: per(&|r| r.peak_rss_kib as f64)?,
             libzmq: per(&|r| r.libzmq_kib)?,
@@ -260,7 +265,7 @@ impl Summary {
     fn row(&self) -> String {
         let ratio = |r: Option<f64>| r.map_or("-".into(), |r| format!("{r:.2}"));
         format!(
-            "{:>9.0}k {:>8.0}k-{:>6.0}k {:>7} {:>8} {:>6.1}us {:>8.2}s {:>7.0}MB \
+            "{:>9.0}k {:>8.0}k-{:>6.0}k {:>7} {:>8} {:>6.1}us {:>6.2} {:>8.2}s {:>7.0}MB \
              {:>6.1}|{:>4.1}|{:>4.1}",
             self.rate / 1e3,
             self.low / 1e3,
@@ -268,6 +273,7 @@ impl Summary {
             ratio(self.to_tmq),
             ratio(self.to_blocking),
             self.cpu,
+            self.cores,
             self.setup,
             self.peak / 1024.0,
             self.libzmq,
