@@ -158,7 +158,7 @@ fn compare(options: &Options, clients: usize) -> usize {
     };
     let (tmq, blocking) = (rounds_of("tmq"), rounds_of("blocking"));
     println!(
-        "{:<9} {:>10} {:>17} {:>7} {:>8} {:>8} {:>6} {:>9} {:>9} {:>18}",
+        "{:<9} {:>10} {:>17} {:>7} {:>8} {:>8} {:>6} {:>9} {:>9} {:>16}",
         "side",
         "req/s",
         "range",
