@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use tmq::FromZmqSocket;
-use zmqloop_fixtures::scale::{Config, Phases, RawContext, Report, REQUEST};
+use zmqloop_fixtures::scale::{self, Config, Phases, RawContext, Report, REQUEST};
 
 /// Runs the scale scenario on tokio with `config.workers` worker threads.
 ///
@@ -24,7 +24,9 @@ pub fn run(config: &Config) -> Report {
     let router = ctx.socket(zmq::ROUTER);
     router.set_linger(0).expect("linger");
     router.set_backlog(10_000).expect("backlog");
-    router.bind(&config.transport.endpoint()).expect("bind");
+    router
+        .bind(&scale::endpoint(config.transport))
+        .expect("bind");
     let endpoint = router
         .get_last_endpoint()
         .expect("endpoint")
