@@ -92,6 +92,19 @@ const LINGER: Duration = Duration::from_millis(300);
 /// a millisecond.
 const CLOCK_SLACK: Duration = Duration::from_millis(5);
 
+/// Fails unless a drop that `took` this long waited for [`LINGER`], and no longer than ten
+/// times it.
+fn assert_waited_for_linger(took: Duration) {
+    assert!(
+        took >= LINGER - CLOCK_SLACK,
+        "the drop returned before LINGER: {took:?}"
+    );
+    assert!(
+        took < LINGER * 10,
+        "the drop did not honour LINGER: {took:?}"
+    );
+}
+
 #[test]
 fn the_last_drop_in_a_coroutine_waits_for_linger_and_parks_only_its_coroutine() {
     run(|| {
@@ -103,14 +116,7 @@ fn the_last_drop_in_a_coroutine_waits_for_linger_and_parks_only_its_coroutine() 
         let took = start.elapsed();
         let rounds = ping.rounds() - before;
         ping.stop();
-        assert!(
-            took >= LINGER - CLOCK_SLACK,
-            "the drop returned before LINGER: {took:?}"
-        );
-        assert!(
-            took < LINGER * 10,
-            "the drop did not honour LINGER: {took:?}"
-        );
+        assert_waited_for_linger(took);
         assert!(
             rounds >= 10,
             "only {rounds} probe rounds while the drop waited {took:?}: it blocked the worker"
@@ -142,14 +148,7 @@ fn the_last_drop_in_a_hub_task_waits_for_linger_and_parks_only_its_task() {
         });
         hub.run();
         ticker.try_join().unwrap().unwrap();
-        assert!(
-            took >= LINGER - CLOCK_SLACK,
-            "the drop returned before LINGER: {took:?}"
-        );
-        assert!(
-            took < LINGER * 10,
-            "the drop did not honour LINGER: {took:?}"
-        );
+        assert_waited_for_linger(took);
         assert!(
             during >= 10,
             "only {during} ticks while the drop waited {took:?}: it blocked the hub"
