@@ -67,7 +67,7 @@ async fn serve(
     }
     tokio::time::sleep(Duration::from_millis(100)).await; // the last ones reach their await
     phases.clients_parked();
-    let total = config.clients * config.requests;
+    let total = config.total_requests();
     phases.run_starts();
     let router = tmq::router::Router::from_zmq_socket(router).expect("tmq router");
     let server = tokio::spawn(echo(router, total));
