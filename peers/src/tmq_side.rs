@@ -3,7 +3,6 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use tmq::FromZmqSocket;
@@ -62,10 +61,8 @@ async fn serve(
             tokio::spawn(client(dealer, requests, parked.clone()))
         })
         .collect();
-    while parked.load(Ordering::SeqCst) < config.clients {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(100)).await; // the last ones reach their await
+    // On the thread that runs `block_on`, not a worker: the clients run meanwhile.
+    scale::wait_for(&parked, config.clients);
     phases.clients_parked();
     let total = config.total_requests();
     phases.run_starts();
