@@ -7,8 +7,8 @@
 //!     [--csv docs/scale.csv] [--out docs/scale.svg] [--transport inproc] [--io-threads 1]
 //! ```
 //!
-//! When the CSV holds several lines for the same (clients, side), the last one counts. A line
-//! without the `io_threads` column (older CSVs) counts as one I/O thread.
+//! When the CSV holds several lines for the same (clients, side), the last one counts. A CSV
+//! without the `io_threads` column (an older one) counts as one I/O thread.
 
 use std::collections::BTreeMap;
 
@@ -51,23 +51,51 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// The points of `path` for `transport` and `io_threads`. Columns are found by their names in
+/// the CSV's header (the scale example's `CSV_HEADER`), so the two cannot drift apart.
 fn read(
     path: &str,
     transport: &str,
     io_threads: &str,
 ) -> Result<Points, Box<dyn std::error::Error>> {
+    let text = std::fs::read_to_string(path)?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines
+        .next()
+        .ok_or(format!("{path} is empty"))?
+        .split(',')
+        .collect();
+    let column = |name: &str| {
+        header
+            .iter()
+            .position(|&column| column == name)
+            .ok_or(format!("{path} has no {name} column"))
+    };
+    let clients_at = column("clients")?;
+    let transport_at = column("transport")?;
+    let side_at = column("side")?;
+    let rate_at = column("rate")?;
+    let peak_at = column("peak_rss_kib")?;
+    // Older CSVs have no io_threads column: their lines count as one I/O thread.
+    let io_threads_at = column("io_threads").ok();
     let mut points = Points::new();
-    for line in std::fs::read_to_string(path)?.lines().skip(1) {
+    for line in lines {
         let fields: Vec<&str> = line.split(',').collect();
-        let line_io_threads = fields.get(12).copied().unwrap_or("1");
-        if fields.len() < 7 || fields[1] != transport || line_io_threads != io_threads {
+        let field = |at: usize| {
+            fields
+                .get(at)
+                .copied()
+                .ok_or(format!("a short line: {line}"))
+        };
+        let line_io_threads = io_threads_at.map_or(Ok("1"), field)?;
+        if field(transport_at)? != transport || line_io_threads != io_threads {
             continue;
         }
-        let clients: u64 = fields[0].parse()?;
-        let rate: f64 = fields[3].parse()?;
-        let peak_mb = fields[6].parse::<f64>()? / 1024.0;
+        let clients: u64 = field(clients_at)?.parse()?;
+        let rate: f64 = field(rate_at)?.parse()?;
+        let peak_mb = field(peak_at)?.parse::<f64>()? / 1024.0;
         points
-            .entry(fields[2].to_string())
+            .entry(field(side_at)?.to_string())
             .or_default()
             .insert(clients, (rate / 1e3, peak_mb));
     }
